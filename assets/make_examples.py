@@ -1,0 +1,45 @@
+"""Regenerate the app's example files from public-domain photos that ship inside scikit-image.
+
+    python assets/make_examples.py
+
+- astronaut.jpg: NASA portrait of Eileen Collins (public domain), as in skimage.data.astronaut().
+- group.jpg: a 'group photo' composed by this script from that portrait at several sizes, for multi-face tests.
+- clip.webm: a 3 s clip (VP8, plays in browsers) composed by this script (the portrait drifting across a plain background).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from skimage import data
+
+OUT = Path(__file__).resolve().parent / "examples"
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    astronaut = data.astronaut()
+    Image.fromarray(astronaut).save(OUT / "astronaut.jpg", quality=92)
+
+    head = astronaut[30:210, 130:320]
+    rng = np.random.default_rng(0)
+    canvas = np.full((700, 1200, 3), 110, np.uint8) + rng.integers(0, 25, (700, 1200, 3), dtype=np.uint8)
+    for i, (scale, x, y) in enumerate([(1.5, 40, 120), (1.0, 380, 80), (0.7, 640, 200), (1.1, 860, 300),
+                                       (0.6, 420, 420)]):
+        h = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        canvas[y:y + h.shape[0], x:x + h.shape[1]] = h[:, ::-1] if i % 2 else h
+    Image.fromarray(canvas).save(OUT / "group.jpg", quality=90)
+
+    writer = cv2.VideoWriter(str(OUT / "clip.webm"), cv2.VideoWriter_fourcc(*"VP80"), 10.0, (480, 270))
+    for i in range(30):
+        frame = np.full((270, 480, 3), 90, np.uint8)
+        frame[40:220, 40 + i * 6:230 + i * 6] = head
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+if __name__ == "__main__":
+    main()

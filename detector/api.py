@@ -1,0 +1,280 @@
+"""The one facade: ``Detector.from_pretrained(...)`` -> ``analyze_image`` / ``analyze_video``.
+
+The app, the CLI and the evaluation all go through this object, so they crop, scale, batch and aggregate in exactly
+the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import Preprocessing
+from .errors import CheckpointError, InputError
+from .explain import gradcam_maps
+from .faces import Face, FaceFinder, crop_box, crop_face, resize_square
+from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
+from .model import FusionDetector
+from .results import FaceResult, FrameResult, ImageResult, VideoResult
+from .video import DEFAULT_FRAMES, DEFAULT_MAX_DURATION_S, aggregate, link_tracks, read_frames
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "default"
+DEFAULT_MAX_FACES = 64
+_BATCH = 32
+
+
+def default_model_path() -> Path:
+    """The bundled checkpoint (``$DEEPFAKE_DEFAULT_MODEL`` overrides it)."""
+    return Path(os.environ.get("DEEPFAKE_DEFAULT_MODEL", DEFAULT_MODEL_DIR))
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Detector:
+    """Faces -> crops -> fusion model -> P(fake), with optional Grad-CAM evidence.
+
+    Args:
+        model: a loaded :class:`FusionDetector`.
+        min_face_confidence: MediaPipe detection threshold.
+        device: ``"cpu"``, ``"cuda"``... (default: CUDA when available).
+        max_faces: faces analysed per image (the most confident first); the rest are counted, not scored.
+        max_pixels: larger images are refused before decoding.
+    """
+
+    def __init__(
+        self,
+        model: FusionDetector,
+        min_face_confidence: float = 0.5,
+        device: str | None = None,
+        max_faces: int = DEFAULT_MAX_FACES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.device = pick_device(device)
+        self.model = model.eval().to(self.device)
+        if self.device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.pre: Preprocessing = model.preprocessing
+        self.faces = FaceFinder(min_face_confidence)
+        self._finders: dict[float, FaceFinder] = {round(float(min_face_confidence), 3): self.faces}
+        self.max_faces = int(max_faces)
+        self.max_pixels = int(max_pixels)
+        self._lock = threading.Lock()  # one forward/Grad-CAM at a time per model (hooks are per-module)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike | None = None, **kwargs: object) -> Detector:
+        """Load a checkpoint folder or Hub repo id; ``None`` loads the bundled default model."""
+        if name_or_path is None:
+            name_or_path = default_model_path()
+            if not (Path(name_or_path) / "model.safetensors").is_file():
+                raise CheckpointError(
+                    f"No bundled default model at {name_or_path}. Pass a checkpoint folder or Hub repo id "
+                    "(--model), or train one with `python train/fit.py` (see README)."
+                )
+        return cls(FusionDetector.from_pretrained(name_or_path), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    # ------------------------------------------------------------------------------------------------ scoring
+    def to_tensor(self, crops: np.ndarray) -> torch.Tensor:
+        """``(N, S, S, 3)`` uint8 -> normalised ``(N, 3, S, S)`` float tensor on the model's device."""
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        mean = torch.tensor(self.pre.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.pre.std, device=self.device).view(1, 3, 1, 1)
+        x = (x - mean) / std
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
+
+    def score_crops(self, crops: np.ndarray) -> np.ndarray:
+        """P(fake) for ``(N, S, S, 3)`` uint8 crops, batched."""
+        if len(crops) == 0:
+            return np.zeros(0, dtype=np.float32)
+        out = []
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(crops), _BATCH):
+                x = self.to_tensor(crops[i:i + _BATCH])
+                if self.device.type == "cuda":
+                    with torch.autocast("cuda", dtype=torch.float16):
+                        logits = self.model(x)
+                else:
+                    logits = self.model(x)
+                out.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
+        return np.concatenate(out)
+
+    def explain_crops(self, crops: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Grad-CAM maps per backbone plus the fused map, for each crop."""
+        if len(crops) == 0:
+            return []
+        with self._lock:
+            x = self.to_tensor(crops).contiguous()
+            return gradcam_maps(self.model, x)
+
+    def label_for(self, score: float | None, threshold: float | None = None) -> str:
+        if score is None:
+            return "no face"
+        t = self.pre.threshold if threshold is None else threshold
+        return self.pre.class_names[1] if score >= t else self.pre.class_names[0]
+
+    def _finder(self, min_face_confidence: float | None) -> FaceFinder:
+        if min_face_confidence is None:
+            return self.faces
+        key = round(float(min_face_confidence), 3)
+        if not 0.0 < key < 1.0:
+            raise InputError(f"Face-detector confidence must be between 0 and 1, got {min_face_confidence}.")
+        if key not in self._finders:
+            self._finders[key] = FaceFinder(key)
+        return self._finders[key]
+
+    def _geometry(self, crop_margin: float | None) -> Preprocessing:
+        if crop_margin is None:
+            return self.pre
+        try:
+            return replace(self.pre, crop_margin=float(crop_margin))
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+
+    # ------------------------------------------------------------------------------------------------ images
+    def _faces_of(self, rgb: np.ndarray, tiles: bool = True, finder: FaceFinder | None = None
+                  ) -> tuple[list[Face], int]:
+        found = (finder or self.faces).detect(rgb, tiles=tiles)
+        if len(found) <= self.max_faces:
+            return found, 0
+        keep = sorted(found, key=lambda f: -f.confidence)[: self.max_faces]
+        return sorted(keep, key=lambda f: (f.box[0], f.box[1])), len(found) - self.max_faces
+
+    def _score_faces(self, rgb: np.ndarray, faces: list[Face], explain: bool, threshold: float | None,
+                     keep_crops: bool, pre: Preprocessing) -> list[FaceResult]:
+        if not faces:
+            return []
+        crops = np.stack([crop_face(rgb, f.box, pre) for f in faces])
+        scores = self.score_crops(crops)
+        maps = self.explain_crops(crops) if explain else [None] * len(faces)
+        return [
+            FaceResult(list(f.box), list(crop_box(f.box, pre)), f.confidence, float(s),
+                       self.label_for(float(s), threshold), crop if (keep_crops or explain) else None, m)
+            for f, s, crop, m in zip(faces, scores, crops, maps)
+        ]
+
+    def analyze_image(
+        self,
+        image: ImageInput,
+        explain: bool = False,
+        whole_image: bool = False,
+        threshold: float | None = None,
+        keep_crops: bool = False,
+        min_face_confidence: float | None = None,
+        crop_margin: float | None = None,
+    ) -> ImageResult:
+        """Find and score every face. ``whole_image=True`` scores the image itself as one face crop (for
+        pre-cropped faces). No face found is a normal result (``label == "no face"``, ``score is None``).
+        ``min_face_confidence`` and ``crop_margin`` override the detector's and the checkpoint's settings."""
+        _check_threshold(threshold)
+        pre = self._geometry(crop_margin)
+        finder = self._finder(min_face_confidence)
+        rgb = load_image(image, self.max_pixels)
+        h, w = rgb.shape[:2]
+        if min(h, w) < 2:
+            raise InputError(f"The image is only {w}x{h} pixels; nothing can be analysed.")
+        dropped = 0
+        message = ""
+        if whole_image:
+            side = max(h, w)
+            square = np.zeros((side, side, 3), dtype=np.uint8)
+            y0, x0 = (side - h) // 2, (side - w) // 2
+            square[y0:y0 + h, x0:x0 + w] = rgb
+            crop = resize_square(square, self.pre.img_size)
+            score = float(self.score_crops(crop[None])[0])
+            maps = self.explain_crops(crop[None])[0] if explain else None
+            faces = [FaceResult([0, 0, w, h], [-x0, -y0, side], 1.0, score, self.label_for(score, threshold),
+                                crop, maps)]
+        else:
+            found, dropped = self._faces_of(rgb, finder=finder)
+            faces = self._score_faces(rgb, found, explain, threshold, keep_crops, pre)
+            if not faces:
+                message = "No face was found. You can analyse the whole image as one face instead."
+            elif dropped:
+                message = f"{dropped} more faces were found but not analysed (limit max_faces={self.max_faces})."
+        score = max((f.score for f in faces), default=None)
+        t = self.pre.threshold if threshold is None else float(threshold)
+        return ImageResult(w, h, faces, score, self.label_for(score, threshold), t, self.name, whole_image,
+                           message, dropped)
+
+    # ------------------------------------------------------------------------------------------------ videos
+    def analyze_video(
+        self,
+        path: str | os.PathLike,
+        frames: int = DEFAULT_FRAMES,
+        aggregation: str = "mean",
+        threshold: float | None = None,
+        max_duration_s: float = DEFAULT_MAX_DURATION_S,
+        keep_crops: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        min_face_confidence: float | None = None,
+        crop_margin: float | None = None,
+    ) -> VideoResult:
+        """Sample ``frames`` frames evenly, score every face, link faces into tracks and aggregate each track.
+        The video's score is that of its most suspicious track (among tracks seen in at least a quarter of the
+        frames the longest track was seen in, so a one-frame false detection cannot decide alone)."""
+        aggregate([0.0], aggregation)  # validate the rule before decoding anything
+        _check_threshold(threshold)
+        pre = self._geometry(crop_margin)
+        finder = self._finder(min_face_confidence)
+        info, sampled, note = read_frames(path, frames, max_duration_s)
+        results: list[FrameResult] = []
+        pending: list[tuple[int, np.ndarray, list[Face]]] = []
+        total = min(frames, max(1, info.frame_count))
+        for done, (index, rgb) in enumerate(sampled, start=1):
+            found, _ = self._faces_of(rgb, tiles=False, finder=finder)
+            pending.append((index, np.stack([crop_face(rgb, f.box, pre) for f in found]) if found else None,
+                            found))
+            if progress:
+                progress(done, total)
+        if not pending:
+            raise InputError(f"{Path(path).name}: no frame could be decoded (the file may be truncated).")
+        all_crops = [c for _, c, _ in pending if c is not None]
+        scores = self.score_crops(np.concatenate(all_crops)) if all_crops else np.zeros(0)
+        k = 0
+        for index, crops, found in pending:
+            faces = []
+            for j, f in enumerate(found):
+                s = float(scores[k])
+                k += 1
+                faces.append(FaceResult(list(f.box), list(crop_box(f.box, pre)), f.confidence, s,
+                                        self.label_for(s, threshold), crops[j] if keep_crops else None))
+            results.append(FrameResult(index, index / info.fps, faces))
+        tracks = link_tracks(results)
+        for track in tracks:
+            track.score = aggregate(track.scores, aggregation)
+            track.label = self.label_for(track.score, threshold)
+        longest = max((len(t.scores) for t in tracks), default=0)
+        eligible = [t for t in tracks if len(t.scores) >= max(1, longest // 4)]
+        top = max(eligible, key=lambda t: t.score, default=None)
+        no_face = [r.index for r in results if not r.faces]
+        if len(results) < min(frames, info.frame_count):
+            extra = f"Only {len(results)} of the requested frames could be decoded (the file may be truncated)."
+            note = f"{note} {extra}".strip()
+        if top is None:
+            note = f"{note} No face was found in any sampled frame.".strip()
+        t = self.pre.threshold if threshold is None else float(threshold)
+        return VideoResult(str(Path(path).name), info.width, info.height, info.fps, info.duration_s,
+                           info.frame_count, results, tracks, None if top is None else top.score,
+                           self.label_for(None if top is None else top.score, threshold), t, self.name,
+                           aggregation, no_face, note)
+
+
+def _check_threshold(threshold: float | None) -> None:
+    if threshold is not None and not 0.0 < float(threshold) < 1.0:
+        raise InputError(f"The decision threshold must be strictly between 0 and 1, got {threshold}.")

@@ -1,0 +1,65 @@
+"""Preprocessing that belongs to a checkpoint.
+
+Training and inference both read crop geometry, input size, pixel scaling, threshold and class names from the
+checkpoint's ``config.json`` (key ``preprocessing``), so the crops a model sees at inference are made exactly like
+the crops it was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+# Calibrated against ../shared/data/dfdc-faces with `python train/calibrate_crops.py` (README, "Crop geometry"):
+# a training crop located exactly in its source video's frame is 1.13 MediaPipe full-range box sides wide and its
+# centre sits 0.076 box sides below the box centre; on 157 crops where the full-range model fires, crop / box is
+# 1.23 (faces touching the border inflate it). 1.15 / 0.07 sits between the two.
+DEFAULT_CROP_MARGIN = 1.15
+DEFAULT_CROP_SHIFT_Y = 0.07
+
+
+@dataclass
+class Preprocessing:
+    """How a face becomes a model input."""
+
+    img_size: int = 256
+    # Pixels are divided by 255 (the report's [0,1] scaling); mean/std allow ImageNet-style normalisation too.
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # Crop side = detector box side (square on its longer side) x crop_margin, centred on the box.
+    crop_margin: float = DEFAULT_CROP_MARGIN
+    # Vertical shift of the crop centre, as a fraction of the box side (positive = down).
+    crop_shift_y: float = DEFAULT_CROP_SHIFT_Y
+    threshold: float = 0.5
+    class_names: tuple[str, str] = field(default=("real", "fake"))
+
+    def __post_init__(self) -> None:
+        self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
+        self.std = tuple(float(v) for v in self.std)  # type: ignore[assignment]
+        self.class_names = tuple(self.class_names)  # type: ignore[assignment]
+        if not 32 <= int(self.img_size) <= 1024:
+            raise ConfigError(f"img_size must be between 32 and 1024 pixels, got {self.img_size}.")
+        self.img_size = int(self.img_size)
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ConfigError("mean and std need three values each, std > 0.")
+        if not 0.5 <= float(self.crop_margin) <= 4.0:
+            raise ConfigError(f"crop_margin must be between 0.5 and 4.0, got {self.crop_margin}.")
+        if not 0.0 < float(self.threshold) < 1.0:
+            raise ConfigError(f"threshold must be strictly between 0 and 1, got {self.threshold}.")
+        if len(self.class_names) != 2:
+            raise ConfigError(f"class_names must be two names (real, fake), got {self.class_names}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Preprocessing:
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown preprocessing keys {unknown}; valid keys are {sorted(known)}.")
+        return cls(**data)

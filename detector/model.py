@@ -1,0 +1,358 @@
+"""The feature-level fusion detector of the report, and its Hub-style checkpoints.
+
+Pooled feature vectors of 1-4 backbones are concatenated -> Linear(sum d, 256) -> ReLU -> Dropout(0.5) ->
+Linear(256, 1): one logit, P(fake) = sigmoid(logit). A single backbone uses the very same head, so "single vs
+fusion" comparisons are fair.
+
+Checkpoints are a folder with ``config.json`` + ``model.safetensors`` + ``README.md`` (model card), written by
+huggingface_hub's ``PyTorchModelHubMixin``. Loading is strict and never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .backbones import BackboneSpec, build_backbone
+from .config import Preprocessing
+from .errors import CheckpointError, ConfigError, OfflineError
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
+_CONFIG_KEYS = {"backbones", "pretrained", "freeze_backbones", "hidden", "dropout", "preprocessing"}
+# While a checkpoint is being loaded its weights replace any ImageNet initialisation, so nothing is downloaded.
+_LOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("_LOADING", default=False)
+
+
+class FusionDetector(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="deepfake-detector",
+    tags=["deepfake-detection", "image-classification", "feature-fusion"],
+    license="other",
+):
+    """Feature-level fusion of CNN backbones with the report's classification head.
+
+    Args:
+        backbones: registry names (or timm model names), 1 to 4 of them, e.g. ``["xception", "densenet121"]``.
+        pretrained: start from ImageNet weights (needs network); the report trains from random weights.
+        freeze_backbones: train only the head (the report's listing); frozen backbones also keep BatchNorm in
+            eval mode.
+        hidden: width of the hidden dense layer (256 in the report).
+        dropout: dropout before the output layer (0.5 in the report).
+        preprocessing: :class:`~detector.config.Preprocessing` as a dict (input size, scaling, crop geometry,
+            threshold, class names).
+    """
+
+    def __init__(
+        self,
+        backbones: Sequence[str] = ("xception", "densenet121"),
+        pretrained: bool = False,
+        freeze_backbones: bool = False,
+        hidden: int = 256,
+        dropout: float = 0.5,
+        preprocessing: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        names = [str(b) for b in (backbones if not isinstance(backbones, str) else [backbones])]
+        if not 1 <= len(names) <= 4:
+            raise ConfigError(f"A fusion needs 1 to 4 backbones, got {len(names)}: {names}.")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"Backbone names must be distinct, got {names}.")
+        if not 0.0 <= float(dropout) < 1.0 or int(hidden) < 1:
+            raise ConfigError("hidden must be >= 1 and dropout in [0, 1).")
+        self.backbone_names = names
+        self.pretrained = bool(pretrained)
+        self.freeze_backbones = bool(freeze_backbones)
+        self.hidden = int(hidden)
+        self.dropout = float(dropout)
+        self.preprocessing = Preprocessing.from_dict(preprocessing)
+        download = self.pretrained and not _LOADING.get()
+        built = [build_backbone(name, pretrained=download) for name in names]
+        self.backbones = nn.ModuleList([module for module, _ in built])
+        self.specs: list[BackboneSpec] = [spec for _, spec in built]
+        in_features = sum(spec.num_features for spec in self.specs)
+        self.head = nn.Sequential(
+            nn.Linear(in_features, self.hidden),
+            nn.ReLU(),
+            nn.Dropout(self.dropout),
+            nn.Linear(self.hidden, 1),
+        )
+        if self.freeze_backbones:
+            for p in self.backbones.parameters():
+                p.requires_grad_(False)
+
+    # ----------------------------------------------------------------------------------------------- forward
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Pooled feature vector of each backbone, in order."""
+        return [backbone(x) for backbone in self.backbones]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` images scaled as in ``preprocessing`` -> ``(B, 1)`` fake logits."""
+        return self.head(torch.cat(self.features(x), dim=1))
+
+    @torch.inference_mode()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """P(fake) for a batch, shape ``(B,)``."""
+        return torch.sigmoid(self(x).float()).squeeze(1)
+
+    def train(self, mode: bool = True) -> FusionDetector:
+        super().train(mode)
+        if mode and self.freeze_backbones:
+            self.backbones.eval()
+        return self
+
+    def cam_layers(self) -> list[nn.Module]:
+        """The Grad-CAM target layer of each backbone, as declared in the registry."""
+        return [backbone.get_submodule(spec.cam_layer) for backbone, spec in zip(self.backbones, self.specs)]
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.backbone_names)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this model (JSON-able)."""
+        return {
+            "backbones": list(self.backbone_names),
+            "pretrained": self.pretrained,
+            "freeze_backbones": self.freeze_backbones,
+            "hidden": self.hidden,
+            "dropout": self.dropout,
+            "preprocessing": self.preprocessing.to_dict(),
+        }
+
+    # ------------------------------------------------------------------------------------------- checkpoints
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Write weights, then ``config.json`` with the weights' SHA-256 so tampering is detected on load."""
+        weights = save_directory / WEIGHTS_NAME
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(weights), metadata={"format": "pt"})
+        config = {**self.config, "weights_sha256": _sha256(weights)}
+        extra = getattr(self, "_extra_config", None)
+        if extra:
+            config.update(extra)
+        (save_directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """A model card that states what the model is; ``card_text`` (markdown) adds data, metrics and limits."""
+        pre = self.preprocessing
+        body = kwargs.get("card_text") or ""
+        content = (
+            "---\nlibrary_name: deepfake-detector\nlicense: other\ntags:\n- deepfake-detection\n"
+            "- image-classification\n- feature-fusion\n---\n\n"
+            f"# Deepfake detector: {self.name}\n\n"
+            "Feature-level fusion of CNNs (pooled features concatenated -> Dense 256 ReLU -> Dropout 0.5 -> "
+            "1 logit, P(fake) = sigmoid).\n\n"
+            f"- Backbones: {', '.join(self.backbone_names)}\n"
+            f"- Input: {pre.img_size}x{pre.img_size} RGB face crop, pixels scaled to [0,1]"
+            f" (mean {list(pre.mean)}, std {list(pre.std)})\n"
+            f"- Crop: square, detector box side x {pre.crop_margin}, centre shifted by {pre.crop_shift_y} box sides\n"
+            f"- Decision threshold: {pre.threshold}; classes: {', '.join(pre.class_names)}\n\n"
+            f"{body}\n"
+        )
+        return ModelCard(content)
+
+    def save_checkpoint(
+        self, directory: str | os.PathLike, card_text: str = "", extra_config: dict[str, Any] | None = None
+    ) -> Path:
+        """Save atomically: write into a sibling temp folder, then swap it in, so a crash never leaves a
+        half-written ``model.safetensors`` in place. ``extra_config`` (JSON-able) is stored in config.json."""
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        self._extra_config = extra_config
+        try:
+            self.save_pretrained(tmp, model_card_kwargs={"card_text": card_text})
+            old = target.with_name(f".{target.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            if target.exists():
+                os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            self._extra_config = None
+            shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    @classmethod
+    def from_pretrained(  # type: ignore[override]
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        map_location: str | torch.device = "cpu",
+        **_: Any,
+    ) -> FusionDetector:
+        """Load a checkpoint folder or a Hub repo id (through the normal Hub cache, so offline works once cached).
+
+        Only ``config.json`` + ``model.safetensors`` are read. Pickle files are refused, and a config or weights
+        file that is unknown, truncated, tampered or mismatched raises :class:`CheckpointError`.
+        """
+        folder = resolve_checkpoint(
+            pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
+            local_files_only=local_files_only, token=token,
+        )
+        config = read_config(folder)
+        weights_path = folder / WEIGHTS_NAME
+        expected_sha = config.pop("weights_sha256", None)
+        extra = {k: config.pop(k) for k in list(config) if k not in _CONFIG_KEYS}
+        if expected_sha is not None and _sha256(weights_path) != expected_sha:
+            raise CheckpointError(
+                f"{weights_path} does not match the SHA-256 recorded in its config.json: the file was modified or "
+                "corrupted. Re-download or re-export the checkpoint."
+            )
+        token_ = _LOADING.set(True)
+        try:
+            model = cls(**config)
+        except (ConfigError, TypeError) as exc:
+            raise CheckpointError(f"{folder / CONFIG_NAME} describes a model that cannot be built: {exc}") from exc
+        finally:
+            _LOADING.reset(token_)
+        try:
+            state = load_file(str(weights_path), device=str(map_location))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{weights_path} is not a valid safetensors file (truncated or damaged): {exc}") from exc
+        _check_state(model, state, weights_path)
+        model.load_state_dict(state, strict=True)
+        model.eval()
+        model.checkpoint_info = {"source": str(pretrained_model_name_or_path), "folder": str(folder), **extra}
+        return model
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing tensors (e.g. {missing[:3]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[:3]})")
+    if wrong:
+        k = wrong[0]
+        problems.append(f"{len(wrong)} tensors of the wrong shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
+                        f"{tuple(own[k].shape)} expected)")
+    if problems:
+        raise CheckpointError(f"{path} does not match its config.json: " + "; ".join(problems) + ".")
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """Parse and check a checkpoint's ``config.json``."""
+    path = folder / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not a readable JSON config: {exc}") from exc
+    if not isinstance(config, dict) or "backbones" not in config:
+        raise CheckpointError(f"{path} is not a deepfake-detector config (no 'backbones' key).")
+    return config
+
+
+def validate_repo_id(repo_id: str, revision: str | None = None) -> None:
+    """Hub ids look like ``owner/name``; anything else (paths, URLs, '..') is refused before any request."""
+    if not _REPO_ID.match(repo_id) or ".." in repo_id:
+        raise CheckpointError(
+            f"{repo_id!r} is neither an existing local checkpoint folder nor a valid Hugging Face repo id "
+            "('owner/name')."
+        )
+    if revision is not None and (not _REVISION.match(revision) or ".." in revision):
+        raise CheckpointError(f"Invalid revision {revision!r}: use a branch, tag or commit hash.")
+
+
+def resolve_checkpoint(
+    name_or_path: str | os.PathLike,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path:
+    """Return a local folder holding ``config.json`` and ``model.safetensors`` (downloading from the Hub if needed)."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        folder = path
+    elif path.exists():
+        raise CheckpointError(f"{path} is a file; pass the checkpoint folder that holds config.json and "
+                              f"{WEIGHTS_NAME}.")
+    else:
+        repo_id = str(name_or_path)
+        validate_repo_id(repo_id, revision)
+        folder = _download(repo_id, revision, cache_dir, local_files_only, token)
+    if not (folder / WEIGHTS_NAME).is_file():
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in _PICKLE_SUFFIXES) if folder.is_dir() else []
+        if pickles:
+            raise CheckpointError(
+                f"{folder} holds only pickle weights ({', '.join(pickles)}), which can execute code when loaded and "
+                f"are refused. Convert them to {WEIGHTS_NAME} (safetensors) with save_pretrained()."
+            )
+        raise CheckpointError(f"{folder} has no {WEIGHTS_NAME}; a checkpoint folder holds {CONFIG_NAME} + "
+                              f"{WEIGHTS_NAME} (+ {CARD_NAME}).")
+    if not (folder / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{folder} has no {CONFIG_NAME}, so the model cannot be rebuilt.")
+    return folder
+
+
+def _download(repo_id: str, revision: str | None, cache_dir: Any, local_files_only: bool, token: Any) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(snapshot_download(
+            repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
+            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
+        ))
+    except RepositoryNotFoundError as exc:
+        raise CheckpointError(f"Hugging Face repo {repo_id!r} was not found (or is private: pass a token).") from exc
+    except LocalEntryNotFoundError as exc:
+        raise OfflineError(
+            f"{repo_id!r} is not a local folder and could not be fetched from the Hugging Face Hub (no network, or "
+            "HF_HUB_OFFLINE=1, and it is not in the local Hub cache). Connect to the internet once, or pass a local "
+            "checkpoint folder."
+        ) from exc
+    except (HfHubHTTPError, OSError) as exc:
+        raise OfflineError(f"Could not download {repo_id!r} from the Hugging Face Hub: {exc}") from exc
+
+
+@contextmanager
+def loading_weights() -> Iterator[None]:
+    """Build models without downloading initial weights (they are about to be overwritten)."""
+    token = _LOADING.set(True)
+    try:
+        yield
+    finally:
+        _LOADING.reset(token)

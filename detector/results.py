@@ -1,0 +1,128 @@
+"""Result dataclasses. The app, the CLI, the evaluation and the tests all consume these; ``to_dict`` is JSON-able."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class FaceResult:
+    """One face: where it is, how confident the detector was, and P(fake)."""
+
+    box: list[int]  # x, y, w, h of the face detector's box, in image pixels
+    crop_box: list[int]  # x0, y0, side of the square the model saw
+    detector_confidence: float
+    score: float  # P(fake)
+    label: str  # "real" / "fake" at the model's threshold
+    crop: np.ndarray | None = field(default=None, repr=False)  # (S, S, 3) uint8, not serialised
+    heatmaps: dict[str, np.ndarray] | None = field(default=None, repr=False)  # name -> (S, S) in [0,1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": [int(v) for v in self.box],
+            "crop_box": [int(v) for v in self.crop_box],
+            "detector_confidence": round(float(self.detector_confidence), 4),
+            "score": round(float(self.score), 6),
+            "label": self.label,
+            "heatmaps": sorted(self.heatmaps) if self.heatmaps else [],
+        }
+
+
+@dataclass
+class ImageResult:
+    """All faces of one image. ``score`` is the most suspicious face's P(fake); None when no face was found."""
+
+    width: int
+    height: int
+    faces: list[FaceResult]
+    score: float | None
+    label: str  # "real", "fake" or "no face"
+    threshold: float
+    model: str
+    whole_image: bool = False
+    message: str = ""
+    faces_dropped: int = 0  # faces beyond the per-image limit
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "faces"}
+        data["score"] = None if self.score is None else round(float(self.score), 6)
+        data["n_faces"] = len(self.faces)
+        data["faces"] = [f.to_dict() for f in self.faces]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+@dataclass
+class FrameResult:
+    """One sampled frame: its faces' scores (empty when no face was found)."""
+
+    index: int
+    time_s: float
+    faces: list[FaceResult]
+
+    @property
+    def score(self) -> float | None:
+        return max((f.score for f in self.faces), default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "time_s": round(self.time_s, 3), "n_faces": len(self.faces),
+                "score": None if self.score is None else round(float(self.score), 6),
+                "faces": [f.to_dict() for f in self.faces]}
+
+
+@dataclass
+class Track:
+    """One person across frames, linked by box overlap."""
+
+    id: int
+    frame_indices: list[int]
+    scores: list[float]
+    boxes: list[list[int]]
+    score: float = 0.0
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "n_frames": len(self.frame_indices), "frame_indices": self.frame_indices,
+                "scores": [round(float(s), 6) for s in self.scores], "boxes": self.boxes,
+                "score": round(float(self.score), 6), "label": self.label}
+
+
+@dataclass
+class VideoResult:
+    """A clip: the verdict is that of its most suspicious track."""
+
+    name: str  # file name of the clip (no folder)
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    frame_count: int
+    frames: list[FrameResult]
+    tracks: list[Track]
+    score: float | None
+    label: str
+    threshold: float
+    model: str
+    aggregation: str
+    frames_without_face: list[int]
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "width": self.width, "height": self.height, "fps": round(self.fps, 3),
+            "duration_s": round(self.duration_s, 3), "frame_count": self.frame_count,
+            "frames_sampled": len(self.frames),
+            "score": None if self.score is None else round(float(self.score), 6), "label": self.label,
+            "threshold": self.threshold, "model": self.model, "aggregation": self.aggregation,
+            "frames_without_face": self.frames_without_face, "message": self.message,
+            "tracks": [t.to_dict() for t in self.tracks], "frames": [f.to_dict() for f in self.frames],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())

@@ -1,0 +1,88 @@
+"""The real app on 127.0.0.1, driven by gradio_client."""
+
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client, handle_file
+
+from app_server import ROOT, AppServer
+
+EXAMPLES = ROOT / "assets" / "examples"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_checkpoint, tmp_path_factory):
+    srv = AppServer(tiny_checkpoint, tmp_path_factory.mktemp("app") / "app.log").wait()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server.url, verbose=False)
+
+
+def image_args(path, whole=False, model="bundled default", threshold=0.5, conf=0.5, margin=1.15):
+    return dict(image=handle_file(str(path)), whole_image=whole, model=model, threshold=threshold,
+                face_conf=conf, margin=margin, api_name="/analyze_image")
+
+
+def test_api_lists_both_endpoints(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/analyze_image", "/analyze_video"} <= names
+
+
+def test_analyze_image_returns_the_pipeline_json(client):
+    annotated, gallery, summary, data = client.predict(**image_args(EXAMPLES / "astronaut.jpg"))
+    assert data["n_faces"] == 1 and data["width"] == 512
+    face = data["faces"][0]
+    assert 0.0 <= face["score"] <= 1.0 and face["label"] in ("real", "fake")
+    assert face["heatmaps"] == ["fused", "meso4", "resnet18"]
+    assert len(gallery) == 4  # crop + three heatmaps
+    assert "P(fake)" in summary
+
+
+def test_group_photo_finds_every_face(client):
+    _, gallery, _, data = client.predict(**image_args(EXAMPLES / "group.jpg"))
+    assert data["n_faces"] == 5
+
+
+def test_threshold_changes_the_verdict(client):
+    _, _, _, low = client.predict(**image_args(EXAMPLES / "astronaut.jpg", threshold=0.01))
+    _, _, _, high = client.predict(**image_args(EXAMPLES / "astronaut.jpg", threshold=0.99))
+    assert low["faces"][0]["label"] == "fake" and high["faces"][0]["label"] == "real"
+
+
+def test_no_face_is_a_normal_answer_and_whole_image_works(client, tmp_path):
+    from PIL import Image
+    from skimage import data as skdata
+
+    path = tmp_path / "coffee.png"
+    Image.fromarray(skdata.coffee()).save(path)
+    _, _, summary, data = client.predict(**image_args(path))
+    assert data["n_faces"] == 0 and data["label"] == "no face" and "No face" in summary
+    _, _, _, whole = client.predict(**image_args(path, whole=True))
+    assert whole["n_faces"] == 1 and whole["whole_image"] is True
+
+
+def test_analyze_video_returns_tracks_and_timeline(client):
+    summary, plot, gallery, data = client.predict(
+        video=handle_file(str(EXAMPLES / "clip.webm")), model="bundled default", threshold=0.5,
+        frames=8, face_conf=0.5, margin=1.15, aggregation="mean", api_name="/analyze_video")
+    assert data["frames_sampled"] == 8 and len(data["tracks"]) == 1
+    assert data["tracks"][0]["n_frames"] >= 6
+    assert plot is not None and gallery
+
+
+def test_bad_upload_gives_a_clear_error_and_the_server_keeps_serving(client, tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    with pytest.raises(Exception, match="not an image"):
+        client.predict(**image_args(bad))
+    _, _, _, data = client.predict(**image_args(EXAMPLES / "astronaut.jpg"))
+    assert data["n_faces"] == 1
+
+
+def test_unknown_model_is_a_clear_error(client):
+    with pytest.raises(Exception, match="Cannot load model"):
+        client.predict(**image_args(EXAMPLES / "astronaut.jpg", model="../../etc"))

@@ -1,0 +1,231 @@
+"""Datasets for training and evaluation: manifests, folder layouts, the report's augmentation.
+
+Recognised inputs (labels: 0 = real, 1 = fake; folder names are case-insensitive):
+
+- a manifest CSV ``file,label,split[,source_video]`` (paths relative to the CSV), e.g. dfdc-faces/manifest.csv;
+- ``Train|Validation|Test/Real|Fake`` (the Kaggle/OpenForensics layout the report used);
+- ``train|val|test/real|fake``;
+- a flat ``real|fake`` folder, split by ratio (seeded, so the split is stable).
+
+Images are decoded once, resized to the model's input size and kept in memory as uint8 (a cache file next to the
+user cache speeds up later runs); a corrupt image is skipped with a warning and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from detector.errors import InputError
+from detector.faces import resize_square
+from detector.images import IMAGE_SUFFIXES, load_image
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                  "test": "test", "testing": "test"}
+_LABELS = {"real": 0, "fake": 1}
+
+
+class LayoutError(ValueError):
+    """The data folder matches none of the recognised layouts."""
+
+
+@dataclass
+class Split:
+    """File paths and labels of one split."""
+
+    files: list[Path] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+
+    def add(self, path: Path, label: int) -> None:
+        self.files.append(path)
+        self.labels.append(label)
+
+
+def _label(name: str) -> int | None:
+    return _LABELS.get(name.strip().lower())
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _children(folder: Path) -> dict[str, Path]:
+    return {p.name.lower(): p for p in folder.iterdir() if p.is_dir()}
+
+
+def discover(data: Path, val_ratio: float = 0.1, test_ratio: float = 0.1, seed: int = 0) -> dict[str, Split]:
+    """Find the splits of a dataset given as a manifest CSV or one of the folder layouts."""
+    data = Path(data)
+    if data.is_file() and data.suffix.lower() == ".csv":
+        return _from_manifest(data)
+    if data.is_dir() and (data / "manifest.csv").is_file():
+        return _from_manifest(data / "manifest.csv")
+    if not data.is_dir():
+        raise LayoutError(f"{data} is neither a manifest CSV nor a folder.")
+    children = _children(data)
+    split_dirs = {_SPLIT_ALIASES[k]: v for k, v in children.items() if k in _SPLIT_ALIASES}
+    if split_dirs:
+        splits = {s: Split() for s in SPLITS}
+        for split, folder in split_dirs.items():
+            classes = {_label(k): v for k, v in _children(folder).items() if _label(k) is not None}
+            if set(classes) != {0, 1}:
+                raise LayoutError(f"{folder} must contain 'real' and 'fake' folders; found "
+                                  f"{sorted(_children(folder)) or 'no folders'}.")
+            for label, cls_dir in sorted(classes.items()):
+                for p in _images(cls_dir):
+                    splits[split].add(p, label)
+        return splits
+    classes = {_label(k): v for k, v in children.items() if _label(k) is not None}
+    if set(classes) == {0, 1}:
+        return _ratio_split(classes, val_ratio, test_ratio, seed)
+    raise LayoutError(
+        f"Unrecognised data layout in {data}: found folders {sorted(children) or 'none'}. Expected a manifest.csv "
+        "(file,label,split), Train|Validation|Test/Real|Fake, train|val|test/real|fake, or real|fake folders."
+    )
+
+
+def _from_manifest(path: Path) -> dict[str, Split]:
+    splits = {s: Split() for s in SPLITS}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"file", "label"} - set(reader.fieldnames or [])
+        if missing:
+            raise LayoutError(f"{path} lacks the column(s) {sorted(missing)}; expected file,label,split.")
+        for row in reader:
+            label = _label(row["label"]) if not row["label"].strip().isdigit() else int(row["label"])
+            if label not in (0, 1):
+                raise LayoutError(f"{path}: label {row['label']!r} is neither real/fake nor 0/1.")
+            split = _SPLIT_ALIASES.get((row.get("split") or "train").strip().lower())
+            if split is None:
+                raise LayoutError(f"{path}: unknown split {row.get('split')!r}; use train, val or test.")
+            splits[split].add(path.parent / row["file"], label)
+    return splits
+
+
+def _ratio_split(classes: dict[int | None, Path], val: float, test: float, seed: int) -> dict[str, Split]:
+    splits = {s: Split() for s in SPLITS}
+    for label, folder in sorted(classes.items()):  # type: ignore[arg-type]
+        files = _images(folder)
+        random.Random(seed).shuffle(files)
+        n_val, n_test = int(round(len(files) * val)), int(round(len(files) * test))
+        for i, p in enumerate(files):
+            split = "val" if i < n_val else "test" if i < n_val + n_test else "train"
+            splits[split].add(p, int(label))  # type: ignore[arg-type]
+    return splits
+
+
+def limit_split(split: Split, limit: int | None, seed: int) -> Split:
+    """A class-balanced random subset of at most ``limit`` images (all when ``limit`` is None)."""
+    if not limit or limit >= len(split.files):
+        return split
+    idx = list(range(len(split.files)))
+    random.Random(seed).shuffle(idx)
+    by_label: dict[int, list[int]] = {0: [], 1: []}
+    for i in idx:
+        by_label[split.labels[i]].append(i)
+    take = sorted(by_label[0][: limit // 2] + by_label[1][: limit - min(limit // 2, len(by_label[0]))])[:limit]
+    return Split([split.files[i] for i in take], [split.labels[i] for i in take])
+
+
+def load_split(split: Split, size: int, cache_dir: Path | None = None, desc: str = "") -> tuple[np.ndarray,
+                                                                                            np.ndarray, int]:
+    """Decode and resize every image once: ``(N, S, S, 3)`` uint8, labels, number of corrupt images skipped."""
+    from tqdm import tqdm
+
+    key = hashlib.sha256(("|".join(map(str, split.files)) + f"|{size}").encode()).hexdigest()[:16]
+    cache = cache_dir / f"{key}.npz" if cache_dir else None
+    if cache is not None and cache.is_file():
+        data = np.load(cache)
+        return data["x"], data["y"], int(data["skipped"])
+    images, labels, skipped = [], [], 0
+    for path, label in tqdm(list(zip(split.files, split.labels)), desc=f"decoding {desc}", leave=False):
+        try:
+            rgb = load_image(path)
+        except InputError as exc:
+            skipped += 1
+            log.warning("Skipping corrupt image %s: %s", path, exc)
+            continue
+        images.append(square_resize(rgb, size))
+        labels.append(label)
+    x = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+    y = np.asarray(labels, dtype=np.int64)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, x=x, y=y, skipped=skipped)
+        os.replace(tmp, cache)
+    return x, y, skipped
+
+
+def square_resize(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Centre-pad to a square (crops are square already), then resize as inference does."""
+    h, w = rgb.shape[:2]
+    if h != w:
+        side = max(h, w)
+        square = np.zeros((side, side, 3), np.uint8)
+        square[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = rgb
+        rgb = square
+    return resize_square(rgb, size)
+
+
+class ChannelShift(v2.Transform):
+    """Keras-style channel shift: add an independent random offset to each colour channel (float images)."""
+
+    def __init__(self, shift: float = 0.1) -> None:
+        super().__init__()
+        self.shift = shift
+
+    def make_params(self, flat_inputs: list) -> dict:
+        return {"offset": (torch.rand(3, 1, 1) * 2 - 1) * self.shift}
+
+    def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:
+        if isinstance(inpt, torch.Tensor) and inpt.is_floating_point() and inpt.ndim >= 3:
+            return (inpt + params["offset"].to(inpt.dtype)).clamp_(0.0, 1.0)
+        return inpt
+
+
+def train_transform() -> v2.Compose:
+    """The report's augmentation: rotation <= 15 deg, zoom 20%, brightness +-20%, channel shift, horizontal flip;
+    output scaled to [0, 1]."""
+    return v2.Compose([
+        v2.RandomHorizontalFlip(),
+        v2.RandomAffine(degrees=15, scale=(0.8, 1.2)),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.ColorJitter(brightness=0.2),
+        ChannelShift(0.08),
+    ])
+
+
+def eval_transform() -> v2.Compose:
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True)])
+
+
+class ArrayDataset(Dataset):
+    """Images held in memory as ``(N, S, S, 3)`` uint8 -> ``(3, S, S)`` float in [0, 1] and a float label."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, transform: v2.Compose,
+                 mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)) -> None:
+        self.x, self.y, self.transform = x, y, transform
+        self.mean = torch.tensor(mean).view(3, 1, 1)
+        self.std = torch.tensor(std).view(3, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        img = torch.from_numpy(self.x[i]).permute(2, 0, 1)
+        img = (self.transform(img) - self.mean) / self.std
+        return img, torch.tensor(float(self.y[i]))

@@ -1,0 +1,238 @@
+"""Train a fusion detector. Every published checkpoint is made by this file.
+
+    python train/fit.py --data ../shared/data/dfdc-faces --backbones xception densenet121 --img-size 256 \
+        --epochs 12 --out runs/xd
+
+Adam + BCE-with-logits, step LR decay, early stopping on validation ROC AUC, the best checkpoint kept in
+``OUT/best`` (config.json + model.safetensors + model card; resolved config and validation metrics inside),
+``OUT/last.pt`` for ``--resume`` (weights-only load, no code), one JSON line per epoch in ``OUT/log.jsonl``.
+CPU: channels_last + bf16 autocast where the CPU supports it; CUDA: fp16 autocast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from detector.config import Preprocessing
+from detector.model import FusionDetector
+from train.data import ArrayDataset, discover, eval_transform, limit_split, load_split, train_transform
+from train.metrics import binary_metrics
+
+log = logging.getLogger("train.fit")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deepfake-detector" / "datasets"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="manifest CSV / folder (see train/data.py)")
+    p.add_argument("--backbones", nargs="+", default=["xception", "densenet121"], help="registry or timm names")
+    p.add_argument("--img-size", type=int, default=256, help="square input size (report: 256)")
+    p.add_argument("--epochs", type=int, default=12, help="maximum epochs")
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (Adam)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument("--lr-step", type=int, default=3, help="decay the LR every this many epochs")
+    p.add_argument("--lr-gamma", type=float, default=0.5, help="LR decay factor")
+    p.add_argument("--patience", type=int, default=3, help="early stopping: epochs without val AUC gain")
+    p.add_argument("--workers", type=int, default=1, help="data loader worker processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="at most N images per split (quick runs)")
+    p.add_argument("--pretrained", action="store_true", help="ImageNet initialisation (needs network)")
+    p.add_argument("--freeze-backbones", action="store_true", help="train the head only (the report's listing)")
+    p.add_argument("--crop-margin", type=float, default=None, help="override the crop margin stored in config")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto: bf16 autocast on CPUs that support it, fp16 on CUDA")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="upload OUT/best when done")
+    p.add_argument("--card", type=Path, default=None, help="markdown appended to the model card (data, terms...)")
+    p.add_argument("--no-cache", action="store_true", help="do not cache decoded images under ~/.cache")
+    return p.parse_args(argv)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cpu_has_bf16() -> bool:
+    cap = torch.backends.cpu.get_cpu_capability()
+    return "AVX512" in cap.upper() or "AMX" in cap.upper()
+
+
+def autocast_for(device: torch.device, precision: str) -> torch.autocast | None:
+    if device.type == "cuda" and precision in ("auto", "bf16"):
+        return torch.autocast("cuda", dtype=torch.float16 if precision == "auto" else torch.bfloat16)
+    if device.type == "cpu" and (precision == "bf16" or (precision == "auto" and cpu_has_bf16())):
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return None
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, loader: DataLoader, device: torch.device, precision: str) -> np.ndarray:
+    model.eval()
+    out = []
+    for x, _ in loader:
+        x = x.to(device, non_blocking=True)
+        if device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        ctx = autocast_for(device, precision)
+        if ctx is None:
+            logits = model(x)
+        else:
+            with ctx:
+                logits = model(x)
+        out.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def save_state(path: Path, **state: object) -> None:
+    """Training state for --resume: written to a temp file and renamed, so a crash never leaves half a file."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    seed_everything(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    pre = Preprocessing(img_size=args.img_size)
+    if args.crop_margin is not None:
+        pre.crop_margin = args.crop_margin
+    model = FusionDetector(args.backbones, pretrained=args.pretrained, freeze_backbones=args.freeze_backbones,
+                           preprocessing=pre.to_dict()).to(device)
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+
+    splits = discover(args.data, seed=args.seed)
+    cache = None if args.no_cache else CACHE
+    train_split = limit_split(splits["train"], args.limit, args.seed)
+    val_split = limit_split(splits["val"], args.limit, args.seed)
+    if not train_split.files or not val_split.files:
+        raise SystemExit(f"error: {args.data} has {len(train_split.files)} training and {len(val_split.files)} "
+                         "validation images; both splits are needed.")
+    xt, yt, skipped_t = load_split(train_split, args.img_size, cache, "train")
+    xv, yv, skipped_v = load_split(val_split, args.img_size, cache, "val")
+    log.info("train %d images (%d corrupt skipped), val %d (%d skipped)", len(yt), skipped_t, len(yv), skipped_v)
+
+    generator = torch.Generator().manual_seed(args.seed)
+    train_loader = DataLoader(ArrayDataset(xt, yt, train_transform(), pre.mean, pre.std), args.batch_size,
+                              shuffle=True, num_workers=args.workers, generator=generator, drop_last=len(yt) > 64,
+                              persistent_workers=args.workers > 0)
+    val_loader = DataLoader(ArrayDataset(xv, yv, eval_transform(), pre.mean, pre.std), args.batch_size * 2,
+                            num_workers=0)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.lr_step, gamma=args.lr_gamma)
+    loss_fn = nn.BCEWithLogitsLoss()
+    start_epoch, best_auc, stale = 0, -1.0, 0
+    last_path = args.out / "last.pt"
+    if args.resume and last_path.is_file():
+        state = torch.load(last_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best_auc, stale = int(state["epoch"]) + 1, float(state["best_auc"]), int(state["stale"])
+        torch.set_rng_state(state["torch_rng"])
+        generator.set_state(state["loader_rng"])
+        log.info("resumed after epoch %d (best val AUC %.4f)", start_epoch, best_auc)
+    elif args.resume:
+        log.info("--resume: no %s yet, starting from scratch", last_path)
+
+    command = "python train/fit.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    card_extra = args.card.read_text() if args.card else ""
+    history_path = args.out / "log.jsonl"
+    summary: dict = {"best_val_auc": best_auc}
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        t0, seen, running = time.time(), 0, 0.0
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", file=sys.stderr)
+        for x, y in bar:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            ctx = autocast_for(device, args.precision)
+            if ctx is None:
+                loss = loss_fn(model(x).squeeze(1).float(), y)
+            else:
+                with ctx:
+                    logits = model(x)
+                loss = loss_fn(logits.squeeze(1).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(y)
+            running += loss.item() * len(y)
+            bar.set_postfix(loss=f"{running / seen:.4f}", img_s=f"{seen / (time.time() - t0):.1f}")
+        scheduler.step()
+        train_time = time.time() - t0
+        scores = predict(model, val_loader, device, args.precision)
+        val = binary_metrics(yv, scores, pre.threshold)
+        improved = (val["roc_auc"] or 0.0) > best_auc
+        if improved:
+            best_auc, stale = float(val["roc_auc"] or 0.0), 0
+            extra = {"training": {"command": command, "epoch": epoch + 1, "val_metrics": val,
+                                  "train_images": int(len(yt)), "val_images": int(len(yv)),
+                                  "seed": args.seed, "device": str(device), "precision": args.precision}}
+            card = (f"## Training\n\n`{command}`\n\nBest epoch {epoch + 1}; validation ROC AUC "
+                    f"{val['roc_auc']:.4f}, accuracy {val['accuracy']:.4f} on {len(yv)} images.\n\n{card_extra}")
+            model.save_checkpoint(args.out / "best", card_text=card, extra_config=extra)
+        else:
+            stale += 1
+        record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "train_images_per_s": seen / train_time,
+                  "lr": optimizer.param_groups[0]["lr"], "val_auc": val["roc_auc"], "val_accuracy": val["accuracy"],
+                  "val_log_loss": val["log_loss"], "best_val_auc": best_auc, "improved": improved,
+                  "seconds": time.time() - t0}
+        with open(history_path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        log.info("epoch %d: %s", epoch + 1, json.dumps(record))
+        save_state(last_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                   scheduler=scheduler.state_dict(), epoch=epoch, best_auc=best_auc, stale=stale,
+                   torch_rng=torch.get_rng_state(), loader_rng=generator.get_state())
+        summary = {"best_val_auc": best_auc, "last_epoch": epoch + 1}
+        if stale >= args.patience:
+            log.info("early stopping: no val AUC gain for %d epochs", stale)
+            break
+    if args.push_to_hub:
+        push(args.out / "best", args.push_to_hub)
+    return summary
+
+
+def push(folder: Path, repo_id: str) -> None:
+    """Upload a checkpoint folder; without network this fails with a clear message."""
+    from huggingface_hub import HfApi
+
+    from detector.model import validate_repo_id
+
+    validate_repo_id(repo_id)
+    try:
+        api = HfApi()
+        api.create_repo(repo_id, exist_ok=True)
+        api.upload_folder(folder_path=str(folder), repo_id=repo_id, allow_patterns=["*.json", "*.safetensors",
+                                                                                    "README.md"])
+    except Exception as exc:  # network/auth errors come in many types; report one clear message
+        raise SystemExit(f"error: could not push {folder} to the Hugging Face Hub as {repo_id!r}: {exc}. "
+                         "Pushing needs network access and a token (huggingface-cli login).") from exc
+
+
+if __name__ == "__main__":
+    main()
