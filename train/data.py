@@ -217,15 +217,27 @@ class ArrayDataset(Dataset):
     """Images held in memory as ``(N, S, S, 3)`` uint8 -> ``(3, S, S)`` float in [0, 1] and a float label."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, transform: v2.Compose,
-                 mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)) -> None:
+                 mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0),
+                 sbi_keypoints: np.ndarray | None = None, sbi_probability: float = 0.5) -> None:
         self.x, self.y, self.transform = x, y, transform
         self.mean = torch.tensor(mean).view(3, 1, 1)
         self.std = torch.tensor(std).view(3, 1, 1)
+        # with keypoints, each real face is replaced by its self-blended pseudo-fake with this probability
+        self.sbi_keypoints = sbi_keypoints
+        self.sbi_probability = sbi_probability
 
     def __len__(self) -> int:
         return len(self.y)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        img = torch.from_numpy(self.x[i]).permute(2, 0, 1)
+        image, label = self.x[i], float(self.y[i])
+        if self.sbi_keypoints is not None and label == 0.0:
+            from train.sbi import self_blend
+
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))  # follows torch's seeded RNG
+            if rng.random() < self.sbi_probability:
+                image, _ = self_blend(image, self.sbi_keypoints[i], rng)
+                label = 1.0
+        img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
         img = (self.transform(img) - self.mean) / self.std
-        return img, torch.tensor(float(self.y[i]))
+        return img, torch.tensor(label)

@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="at most N images per split (quick runs)")
     p.add_argument("--pretrained", action="store_true", help="ImageNet initialisation (needs network)")
     p.add_argument("--freeze-backbones", action="store_true", help="train the head only (the report's listing)")
+    p.add_argument("--sbi", action="store_true",
+                   help="add self-blended pseudo-fakes made from the real training faces (SBI)")
+    p.add_argument("--sbi-probability", type=float, default=0.5, help="chance a real face becomes an SBI fake")
     p.add_argument("--crop-margin", type=float, default=None, help="override the crop margin stored in config")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 autocast on CPUs that support it, fp16 on CUDA")
@@ -134,7 +137,14 @@ def main(argv: list[str] | None = None) -> dict:
     log.info("train %d images (%d corrupt skipped), val %d (%d skipped)", len(yt), skipped_t, len(yv), skipped_v)
 
     generator = torch.Generator().manual_seed(args.seed)
-    train_loader = DataLoader(ArrayDataset(xt, yt, train_transform(), pre.mean, pre.std), args.batch_size,
+    keypoints = None
+    if args.sbi:
+        from train.sbi import face_keypoints
+
+        log.info("finding face keypoints of %d training images for SBI", len(yt))
+        keypoints = face_keypoints(xt)
+    train_set = ArrayDataset(xt, yt, train_transform(), pre.mean, pre.std, keypoints, args.sbi_probability)
+    train_loader = DataLoader(train_set, args.batch_size,
                               shuffle=True, num_workers=args.workers, generator=generator, drop_last=len(yt) > 64,
                               persistent_workers=args.workers > 0)
     val_loader = DataLoader(ArrayDataset(xv, yv, eval_transform(), pre.mean, pre.std), args.batch_size * 2,
@@ -192,7 +202,8 @@ def main(argv: list[str] | None = None) -> dict:
             best_auc, stale = float(val["roc_auc"] or 0.0), 0
             extra = {"training": {"command": command, "epoch": epoch + 1, "val_metrics": val,
                                   "train_images": int(len(yt)), "val_images": int(len(yv)),
-                                  "seed": args.seed, "device": str(device), "precision": args.precision}}
+                                  "seed": args.seed, "device": str(device), "precision": args.precision,
+                                  "sbi": args.sbi}}
             card = (f"## Training\n\n`{command}`\n\nBest epoch {epoch + 1}; validation ROC AUC "
                     f"{val['roc_auc']:.4f}, accuracy {val['accuracy']:.4f} on {len(yv)} images.\n\n{card_extra}")
             model.save_checkpoint(args.out / "best", card_text=card, extra_config=extra)
@@ -212,6 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
         if stale >= args.patience:
             log.info("early stopping: no val AUC gain for %d epochs", stale)
             break
+    (args.out / "done.json").write_text(json.dumps(summary))  # lets train/grid.py skip finished runs
     if args.push_to_hub:
         push(args.out / "best", args.push_to_hub)
     return summary

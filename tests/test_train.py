@@ -1,0 +1,161 @@
+"""Training, evaluation, data layouts, SBI and metrics, on small images generated here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from detector.model import FusionDetector
+from train import evaluate, fit
+from train.data import LayoutError, discover, load_split
+from train.metrics import binary_metrics
+from train.sbi import face_mask, self_blend
+
+SIZE = 32
+
+
+def _image(label: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth colour fields are 'real'; the same with a high-frequency checker patch are 'fake' (learnable)."""
+    base = rng.integers(40, 200, 3)
+    img = np.ones((SIZE, SIZE, 3)) * base + rng.normal(0, 6, (SIZE, SIZE, 3))
+    if label:
+        yy, xx = np.mgrid[:12, :12]
+        img[10:22, 10:22] += ((xx + yy) % 2 * 80 - 40)[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_layout(root: Path, layout: str, n: int = 12, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    names = {"kaggle": (["Train", "Validation", "Test"], ["Real", "Fake"]),
+             "lower": (["train", "val", "test"], ["real", "fake"]),
+             "flat": ([""], ["real", "fake"])}
+    rows = []
+    if layout == "manifest":
+        (root / "img").mkdir(parents=True)
+        for split in ("train", "val", "test"):
+            for label in (0, 1):
+                for i in range(n):
+                    name = f"img/{split}_{label}_{i}.png"
+                    Image.fromarray(_image(label, rng)).save(root / name)
+                    rows.append({"file": name, "label": "fake" if label else "real", "split": split})
+        with open(root / "manifest.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, ["file", "label", "split"])
+            writer.writeheader()
+            writer.writerows(rows)
+        return root
+    splits, classes = names[layout]
+    for split in splits:
+        for label, cls in enumerate(classes):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n * (3 if layout == "flat" else 1)):
+                Image.fromarray(_image(label, rng)).save(folder / f"{i}.jpg", quality=95)
+    return root
+
+
+@pytest.mark.parametrize("layout", ["manifest", "kaggle", "lower", "flat"])
+def test_every_layout_is_recognised(tmp_path, layout):
+    splits = discover(make_layout(tmp_path, layout))
+    for name in ("train", "val", "test"):
+        assert splits[name].files, name
+        assert set(splits[name].labels) == {0, 1}
+    assert all(p.is_file() for p in splits["train"].files)
+
+
+def test_unrecognised_layout_says_what_was_found_and_expected(tmp_path):
+    (tmp_path / "cats").mkdir()
+    (tmp_path / "dogs").mkdir()
+    with pytest.raises(LayoutError) as err:
+        discover(tmp_path)
+    assert "cats" in str(err.value) and "Train|Validation|Test/Real|Fake" in str(err.value)
+    (tmp_path / "train" / "real").mkdir(parents=True)
+    with pytest.raises(LayoutError, match="'real' and 'fake'"):
+        discover(tmp_path)
+
+
+def test_corrupt_images_are_skipped_and_counted(tmp_path):
+    root = make_layout(tmp_path, "lower", n=3)
+    (root / "train" / "real" / "broken.jpg").write_text("not a jpeg")
+    x, y, skipped = load_split(discover(root)["train"], SIZE)
+    assert skipped == 1 and len(x) == len(y) == 6
+
+
+def _fit(data: Path, out: Path, *extra: str) -> dict:
+    return fit.main(["--data", str(data), "--backbones", "meso4", "--img-size", str(SIZE), "--batch-size", "8",
+                     "--workers", "0", "--no-cache", "--out", str(out), "--precision", "fp32", *extra])
+
+
+def test_tiny_training_run_gives_a_loadable_checkpoint_and_a_report(tmp_path):
+    data = make_layout(tmp_path / "data", "manifest")
+    summary = _fit(data, tmp_path / "run", "--epochs", "2", "--lr", "3e-3")
+    best = tmp_path / "run" / "best"
+    model = FusionDetector.from_pretrained(best)
+    config = json.loads((best / "config.json").read_text())
+    assert config["training"]["command"].startswith("python train/fit.py")
+    assert config["preprocessing"]["img_size"] == SIZE and model.name == "meso4"
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2] and summary["best_val_auc"] == max(r["val_auc"] for r in log)
+    metrics = evaluate.main(["--model", str(best), "--data", str(data), "--split", "test",
+                             "--out", str(tmp_path / "eval")])
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    for key in ("accuracy", "roc_auc", "macro_f1", "eer", "average_precision", "confusion_matrix", "n"):
+        assert key in saved
+    assert saved["n"] == 24 and saved["roc_auc"] == metrics["roc_auc"]
+    assert (tmp_path / "eval" / "roc.png").stat().st_size > 1000
+    assert "| meso4 |" in (tmp_path / "eval" / "metrics.md").read_text()
+
+
+def test_resume_continues_from_the_saved_epoch_and_matches_a_straight_run(tmp_path):
+    data = make_layout(tmp_path / "data", "lower", n=8)
+    _fit(data, tmp_path / "straight", "--epochs", "2", "--patience", "5")
+    _fit(data, tmp_path / "resumed", "--epochs", "1", "--patience", "5")
+    _fit(data, tmp_path / "resumed", "--epochs", "2", "--patience", "5", "--resume")
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["model"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_sbi_training_runs(tmp_path):
+    data = make_layout(tmp_path / "data", "lower", n=6)
+    _fit(data, tmp_path / "run", "--epochs", "1", "--sbi")
+    config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert config["training"]["sbi"] is True
+
+
+def test_sbi_changes_pixels_only_inside_the_mask(astronaut):
+    rng = np.random.default_rng(3)
+    face = astronaut[40:200, 140:300].copy()
+    keypoints = np.array([[60, 70], [105, 70], [82, 95], [82, 120], [35, 80], [130, 80]], np.float32)
+    for _ in range(5):
+        fake, mask = self_blend(face, keypoints, rng)
+        outside = mask == 0
+        assert outside.any() and (~outside).any()
+        assert np.array_equal(fake[outside], face[outside])
+        assert np.abs(fake[~outside].astype(int) - face[~outside]).mean() > 0.5
+
+
+def test_sbi_mask_without_keypoints_is_a_centred_face_ellipse():
+    mask = face_mask((64, 64), None, np.random.default_rng(0))
+    assert mask[35, 32] > 0.5 and mask[0, 0] == 0 and mask.max() <= 1.0
+
+
+def test_metrics_agree_with_hand_computed_values():
+    y = np.array([0, 0, 1, 1])
+    s = np.array([0.1, 0.4, 0.35, 0.8])
+    m = binary_metrics(y, s, 0.5)
+    assert m["roc_auc"] == pytest.approx(0.75)
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["confusion_matrix"] == [[2, 0], [1, 1]]
+    assert m["precision_real"] == pytest.approx(2 / 3) and m["recall_real"] == pytest.approx(1.0)
+    assert m["f1_real"] == pytest.approx(0.8) and m["f1_fake"] == pytest.approx(2 / 3)
+    assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    assert m["eer"] == pytest.approx(0.5)
+    assert m["n"] == 4 and m["counts"] == {"real": 2, "fake": 2}
