@@ -11,10 +11,23 @@ the identity, so the parameter count of the paper (27,977 for Meso-4) is preserv
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
 _POOLED_GRID = 8
+
+
+@functools.lru_cache(maxsize=32)
+def _pool_matrix(size: int, out: int) -> torch.Tensor:
+    """``(out, size)`` matrix whose rows average the input ranges that adaptive average pooling uses (built with
+    plain Python so that tracing for ONNX sees one constant)."""
+    rows = []
+    for i in range(out):
+        start, end = (i * size) // out, -((-(i + 1) * size) // out)
+        rows.append([1.0 / (end - start) if start <= j < end else 0.0 for j in range(size)])
+    return torch.tensor(rows)
 
 
 class _ConvBlock(nn.Sequential):
@@ -56,7 +69,6 @@ class _MesoBase(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
         self.num_features = 16 * _POOLED_GRID * _POOLED_GRID
-        self.pool = nn.AdaptiveAvgPool2d(_POOLED_GRID)
         self.reset_classifier(num_classes)
 
     def reset_classifier(self, num_classes: int) -> None:
@@ -77,7 +89,13 @@ class _MesoBase(nn.Module):
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.flatten(self.pool(x), 1)
+        if x.shape[-2:] != (_POOLED_GRID, _POOLED_GRID):
+            # adaptive average pooling written as two small matrix products: identical results, and exportable to
+            # ONNX at any input size (ONNX has no adaptive pooling to sizes that do not divide the map)
+            rows = _pool_matrix(x.shape[-2], _POOLED_GRID).to(x)
+            cols = _pool_matrix(x.shape[-1], _POOLED_GRID).to(x)
+            x = torch.matmul(torch.matmul(x, cols.t()).transpose(-1, -2), rows.t()).transpose(-1, -2)
+        x = x.reshape(x.shape[0], -1)
         return x if pre_logits else self.classifier(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
