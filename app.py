@@ -5,14 +5,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import os
+import tempfile
 import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from detector.api import Detector, default_model_path
 from detector.errors import DetectorError
@@ -29,12 +35,50 @@ EXAMPLES = ROOT / "assets" / "examples"
 BUNDLED = "bundled default"
 MAX_UPLOAD = os.environ.get("DEEPFAKE_MAX_UPLOAD", "200mb")
 CONCURRENCY = int(os.environ.get("DEEPFAKE_CONCURRENCY", "2"))
+LIMITS = {  # documented in the README, "Limits"
+    "max_pixels": int(os.environ.get("DEEPFAKE_MAX_PIXELS", "50000000")),
+    "max_faces": int(os.environ.get("DEEPFAKE_MAX_FACES", "64")),
+    "max_duration_s": float(os.environ.get("DEEPFAKE_MAX_DURATION_S", "600")),
+}
 TOP_FRAMES = 4
 
 DISCLAIMER = """**What a score means.** P(fake) is the model's estimate that a face was manipulated, learned from the
 deepfakes it was trained on (DFDC face swaps). It is evidence, not proof: a detector can be wrong, especially on
 manipulation methods, cameras, compression and people unlike its training data; heatmaps show where a network
 looked, not why it is right. Never use a verdict alone to accuse anyone or to decide what is true."""
+
+
+class OutputFiles:
+    """Result images are written here and handed to Gradio as file paths. Gradio copies a file into its cache
+    atomically, whereas arrays are re-encoded into a content-addressed cache file in place, which races with a
+    concurrent download of the same picture (identical outputs of identical uploads). Files older than
+    ``max_age_s`` are deleted on every request; Gradio's own cache is cleared by ``delete_cache``."""
+
+    def __init__(self, folder: Path | None = None, max_age_s: float = 30.0) -> None:
+        default = Path(tempfile.gettempdir()) / f"deepfake-detector-outputs-{os.getpid()}"
+        self.folder = Path(os.environ.get("DEEPFAKE_OUTPUT_DIR", "") or folder or default)
+        self.max_age_s = max_age_s
+
+    def sweep(self) -> None:
+        cutoff = time.time() - self.max_age_s
+        for path in self.folder.glob("*.webp"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except FileNotFoundError:
+                pass
+
+    def save(self, rgb: np.ndarray) -> str:
+        """Write an RGB image, named by its content so that identical pictures share one cached copy."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, "WEBP", quality=90)
+        data = buffer.getvalue()
+        path = self.folder / f"{hashlib.sha256(data).hexdigest()[:24]}.webp"
+        staging = self.folder / f".{uuid.uuid4().hex}.part"
+        staging.write_bytes(data)
+        os.replace(staging, path)  # atomic: a concurrent reader sees the old or the new copy, never half
+        return str(path)
 
 
 class UploadedImage(gr.Image):
@@ -60,7 +104,7 @@ class ModelStore:
         with self._lock:
             if key not in self._models:
                 try:
-                    self._models[key] = Detector.from_pretrained(None if key == BUNDLED else key)
+                    self._models[key] = Detector.from_pretrained(None if key == BUNDLED else key, **LIMITS)
                 except DetectorError as exc:
                     raise gr.Error(f"Cannot load model {key!r}: {exc}") from exc
             return self._models[key]
@@ -81,14 +125,14 @@ def _model_choices() -> list[str]:
     return [BUNDLED] + [c for c in local if Path(c) != default_model_path()]
 
 
-def _face_gallery(result: ImageResult) -> list[tuple[np.ndarray, str]]:
+def _face_gallery(result: ImageResult, files: OutputFiles) -> list[tuple[str, str]]:
     items = []
     for i, face in enumerate(result.faces):
         if face.crop is None:
             continue
-        items.append((face.crop, f"face #{i + 1}: P(fake) {face.score:.3f} -> {face.label}"))
+        items.append((files.save(face.crop), f"face #{i + 1}: P(fake) {face.score:.3f} -> {face.label}"))
         for name, heatmap in sorted((face.heatmaps or {}).items(), key=lambda kv: (kv[0] == FUSED, kv[0])):
-            items.append((overlay(face.crop, heatmap), f"face #{i + 1}: Grad-CAM {name}"))
+            items.append((files.save(overlay(face.crop, heatmap)), f"face #{i + 1}: Grad-CAM {name}"))
     return items
 
 
@@ -119,11 +163,13 @@ def _video_summary(result: VideoResult) -> str:
 def build_demo(store: ModelStore | None = None) -> gr.Blocks:
     """The whole UI. Models load lazily on the first request, once."""
     store = store or ModelStore()
+    files = OutputFiles()
 
     def analyze_image(image: str | None, whole_image: bool, model: str, threshold: float, face_conf: float,
                       margin: float) -> tuple[Any, list, str, dict]:
         if not image:
             raise gr.Error("Upload a photo first.")
+        files.sweep()
         detector = store.get(model)
         try:
             rgb = load_image(image, detector.max_pixels)
@@ -131,13 +177,15 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
                                             min_face_confidence=face_conf, crop_margin=margin)
         except DetectorError as exc:
             raise gr.Error(str(exc)) from exc
-        return draw_faces(rgb, result), _face_gallery(result), _image_summary(result), result.to_dict()
+        return (files.save(draw_faces(rgb, result)), _face_gallery(result, files), _image_summary(result),
+                result.to_dict())
 
     def analyze_video(video: str | None, model: str, threshold: float, frames: int, face_conf: float,
                       margin: float, aggregation: str, progress: gr.Progress = gr.Progress()
                       ) -> tuple[str, Any, list, dict]:
         if not video:
             raise gr.Error("Upload a video first.")
+        files.sweep()
         detector = store.get(model)
         try:
             result = detector.analyze_video(
@@ -152,7 +200,8 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
             crops = np.stack([f.crop for f, _ in faces])
             for (face, frame), maps in zip(faces, detector.explain_crops(crops)):
                 caption = f"t={frame.time_s:.1f}s P(fake) {face.score:.3f}"
-                gallery += [(face.crop, caption), (overlay(face.crop, maps[FUSED]), f"{caption} Grad-CAM fused")]
+                gallery += [(files.save(face.crop), caption),
+                            (files.save(overlay(face.crop, maps[FUSED])), f"{caption} Grad-CAM fused")]
         data = result.to_dict()
         return _video_summary(result), timeline_figure(result), gallery, data
 
@@ -177,7 +226,7 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
                     whole = gr.Checkbox(False, label="Analyse the whole image as one face (pre-cropped faces)")
                     image_btn = gr.Button("Analyse photo", variant="primary")
                 with gr.Column():
-                    image_out = gr.Image(label="Faces", type="numpy", elem_id="faces-image")
+                    image_out = gr.Image(label="Faces", type="filepath", elem_id="faces-image")
                     image_summary = gr.Markdown(elem_id="image-summary")
             image_gallery = gr.Gallery(label="Faces and Grad-CAM per network", columns=4, elem_id="image-gallery")
             image_json = gr.JSON(label="Result (JSON)")

@@ -52,6 +52,7 @@ class Detector:
         device: ``"cpu"``, ``"cuda"``... (default: CUDA when available).
         max_faces: faces analysed per image (the most confident first); the rest are counted, not scored.
         max_pixels: larger images are refused before decoding.
+        max_duration_s: only this much of a longer video is sampled.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class Detector:
         device: str | None = None,
         max_faces: int = DEFAULT_MAX_FACES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_duration_s: float = DEFAULT_MAX_DURATION_S,
     ) -> None:
         self.device = pick_device(device)
         self.model = model.eval().to(self.device)
@@ -71,6 +73,7 @@ class Detector:
         self._finders: dict[float, FaceFinder] = {round(float(min_face_confidence), 3): self.faces}
         self.max_faces = int(max_faces)
         self.max_pixels = int(max_pixels)
+        self.max_duration_s = float(max_duration_s)
         self._lock = threading.Lock()  # one forward/Grad-CAM at a time per model (hooks are per-module)
 
     @classmethod
@@ -219,7 +222,7 @@ class Detector:
         frames: int = DEFAULT_FRAMES,
         aggregation: str = "mean",
         threshold: float | None = None,
-        max_duration_s: float = DEFAULT_MAX_DURATION_S,
+        max_duration_s: float | None = None,
         keep_crops: bool = False,
         progress: Callable[[int, int], None] | None = None,
         min_face_confidence: float | None = None,
@@ -232,7 +235,8 @@ class Detector:
         _check_threshold(threshold)
         pre = self._geometry(crop_margin)
         finder = self._finder(min_face_confidence)
-        info, sampled, note = read_frames(path, frames, max_duration_s)
+        limit = self.max_duration_s if max_duration_s is None else float(max_duration_s)
+        info, sampled, note = read_frames(path, frames, limit)
         results: list[FrameResult] = []
         pending: list[tuple[int, np.ndarray, list[Face]]] = []
         total = min(frames, max(1, info.frame_count))

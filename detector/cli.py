@@ -16,9 +16,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .api import DEFAULT_MAX_FACES
 from .errors import DetectorError
-from .images import IMAGE_SUFFIXES
-from .video import AGGREGATIONS, DEFAULT_FRAMES, MAX_FRAMES, VIDEO_SUFFIXES
+from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
+from .sniff import kind_of
+from .video import AGGREGATIONS, DEFAULT_FRAMES, DEFAULT_MAX_DURATION_S, MAX_FRAMES, VIDEO_SUFFIXES
 
 log = logging.getLogger("detector")
 
@@ -55,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aggregation", choices=AGGREGATIONS, default="mean", help="per-track frame aggregation")
     p.add_argument("--whole-image", action="store_true", help="score each image as one face (pre-cropped faces)")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
+    p.add_argument("--max-faces", type=int, default=DEFAULT_MAX_FACES, help="faces analysed per image (64)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="larger images are refused (50 MP)")
+    p.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION_S,
+                   help="seconds of a video that are sampled (3600)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
@@ -77,7 +83,8 @@ def analyze_files(args: argparse.Namespace) -> int:
     from .api import Detector
 
     try:
-        detector = Detector.from_pretrained(args.model, device=args.device)
+        detector = Detector.from_pretrained(args.model, device=args.device, max_faces=args.max_faces,
+                                            max_pixels=args.max_pixels, max_duration_s=args.max_duration)
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -91,7 +98,8 @@ def analyze_files(args: argparse.Namespace) -> int:
         for path in tqdm(files, desc="analysing", unit="file", disable=args.quiet, file=sys.stderr):
             record: dict[str, object] = {"file": str(path)}
             try:
-                if path.suffix.lower() in VIDEO_SUFFIXES:
+                kind = kind_of(path)
+                if kind == "video" or (kind == "unknown" and path.suffix.lower() in VIDEO_SUFFIXES):
                     result = detector.analyze_video(path, frames=args.frames, aggregation=args.aggregation,
                                                     threshold=args.threshold)
                     record.update({"type": "video", **result.to_dict()})

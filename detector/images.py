@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .sniff import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"{name}: image is too large to decode safely ({exc}).") from exc
     except UnidentifiedImageError as exc:
+        if isinstance(source, Path) and kind_of(source) == "video":
+            raise InputError(f"{name}: this is a video, not an image; analyse it as a video.") from exc
         raise InputError(f"{name}: not an image file that can be read (JPEG, PNG, WebP, GIF, BMP, TIFF).") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InputError):

@@ -20,14 +20,18 @@ _POOLED_GRID = 8
 
 
 @functools.lru_cache(maxsize=32)
-def _pool_matrix(size: int, out: int) -> torch.Tensor:
-    """``(out, size)`` matrix whose rows average the input ranges that adaptive average pooling uses (built with
-    plain Python so that tracing for ONNX sees one constant)."""
+def _pool_rows(size: int, out: int) -> tuple[tuple[float, ...], ...]:
+    """Rows that average the input ranges adaptive average pooling uses (plain floats: the tensor is made per call,
+    so it is never an inference-mode tensor reused under autograd, and tracing for ONNX sees one constant)."""
     rows = []
     for i in range(out):
         start, end = (i * size) // out, -((-(i + 1) * size) // out)
-        rows.append([1.0 / (end - start) if start <= j < end else 0.0 for j in range(size)])
-    return torch.tensor(rows)
+        rows.append(tuple(1.0 / (end - start) if start <= j < end else 0.0 for j in range(size)))
+    return tuple(rows)
+
+
+def _pool_matrix(size: int, out: int) -> torch.Tensor:
+    return torch.tensor(_pool_rows(size, out))
 
 
 class _ConvBlock(nn.Sequential):

@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import InputError
 from .results import FrameResult, Track
+from .sniff import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,14 @@ def open_video(path: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
         raise InputError(f"{path.name}: file not found.")
     if path.stat().st_size == 0:
         raise InputError(f"{path.name}: the file is empty (0 bytes).")
-    cap = cv2.VideoCapture(str(path))
+    kind = kind_of(path)
+    if kind == "image":
+        raise InputError(f"{path.name}: this is an image, not a video; analyse it as a photo.")
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
+        if kind == "video":
+            raise InputError(f"{path.name}: the video container holds no video stream that can be decoded (audio "
+                             "only, no frames, truncated, or an unsupported codec).")
         raise InputError(f"{path.name}: not a video that can be decoded (MP4, WebM, AVI, MOV, MKV).")
     info = VideoInfo(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
                      float(cap.get(cv2.CAP_PROP_FPS) or 0.0), int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))

@@ -48,3 +48,11 @@ def test_analyze_image_with_explanations(tiny_checkpoint, astronaut):
     assert face.crop.shape == (64, 64, 3)
     assert set(face.heatmaps) == {"resnet18", "meso4", FUSED}
     assert result.to_dict()["faces"][0]["heatmaps"] == sorted(face.heatmaps)
+
+
+def test_explaining_after_inference_mode_scoring(tiny_checkpoint, astronaut):
+    """Scoring runs under inference_mode; Grad-CAM afterwards must not trip over cached inference tensors."""
+    detector = Detector.from_pretrained(tiny_checkpoint)
+    detector.analyze_image(astronaut)
+    gray = np.repeat(astronaut.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    assert detector.analyze_image(gray, explain=True).faces[0].heatmaps

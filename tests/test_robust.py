@@ -1,0 +1,118 @@
+"""The bad-input corpus through the facade, the CLI and the live app: a result or a clear message, never a crash."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+import corpus
+from app_server import AppServer
+from detector.api import Detector
+from detector.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, astronaut):
+    folder = tmp_path_factory.mktemp("corpus")
+    return folder, corpus.build(folder, astronaut)
+
+
+@pytest.fixture(scope="module")
+def detector(tiny_checkpoint):
+    return Detector.from_pretrained(tiny_checkpoint, max_duration_s=600)
+
+
+def test_corpus_is_large_enough(files):
+    assert len(files[1]) >= 25
+
+
+def test_facade(files, detector):
+    folder, entries = files
+    for name, kind, expect in entries:
+        path = folder / name
+        started = time.time()
+        try:
+            if kind == "image":
+                result = detector.analyze_image(path)
+            else:
+                result = detector.analyze_video(path, frames=8)
+        except InputError as exc:
+            assert expect != corpus.OK, f"{name}: unexpected error {exc}"
+            assert re.search(expect, str(exc)), f"{name}: message {exc!r} does not match {expect!r}"
+            assert name in str(exc) or "pixels" in str(exc), f"{name}: the message does not name the file"
+        else:
+            assert expect == corpus.OK, f"{name}: expected an error matching {expect!r}, got a result"
+            data = result.to_dict()
+            json.dumps(data)
+            if name == "no-face.png":
+                assert data["n_faces"] == 0 and data["label"] == "no face"
+            elif name == "forty-nine-faces.jpg":
+                assert data["n_faces"] >= 40
+            elif name == "long.mp4":
+                assert "first 600 s" in data["message"] and data["frames_sampled"] == 8
+            elif kind == "image":
+                assert data["n_faces"] == 1, name
+        assert time.time() - started < 60, f"{name} took too long"
+
+
+def test_cli(files, tiny_checkpoint, tmp_path):
+    folder, entries = files
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "detector", str(folder), "--model", str(tiny_checkpoint), "--json",
+                           str(out), "--frames", "4", "--max-duration", "600", "-q"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 1  # some files are bad
+    assert "Traceback" not in proc.stderr
+    records = {json.loads(line)["file"].split("/")[-1]: json.loads(line) for line in out.read_text().splitlines()}
+    assert len(records) == len(entries)
+    for name, kind, expect in entries:
+        record = records[name]
+        if expect == corpus.OK:
+            assert "error" not in record, f"{name}: {record.get('error')}"
+        else:
+            # the CLI sniffs content, so renamed files are analysed as what they really are
+            if name in ("image-named.mp4", "video-named.jpg"):
+                assert "error" not in record and record["type"] == ("image" if name.endswith(".mp4") else "video")
+            else:
+                assert re.search(expect, record["error"]), f"{name}: {record['error']!r}"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_checkpoint, tmp_path_factory):
+    srv = AppServer(tiny_checkpoint, tmp_path_factory.mktemp("app") / "app.log").wait()
+    yield srv
+    srv.stop()
+
+
+def test_live_app(files, server):
+    from gradio_client import Client, handle_file
+
+    folder, entries = files
+    client = Client(server.url, verbose=False)
+    good = folder / "name with spaces.jpg"
+    for name, kind, expect in entries:
+        path = folder / name
+        try:
+            if kind == "image":
+                out = client.predict(handle_file(str(path)), False, "bundled default", 0.5, 0.5, 1.15,
+                                     api_name="/analyze_image")
+            else:
+                out = client.predict(handle_file(str(path)), "bundled default", 0.5, 4, 0.5, 1.15, "mean",
+                                     api_name="/analyze_video")
+        except Exception as exc:  # gradio_client raises AppError carrying the gr.Error message
+            assert expect != corpus.OK, f"{name}: unexpected error {exc}"
+            assert re.search(expect, str(exc)), f"{name}: message {exc!r} does not match {expect!r}"
+        else:
+            assert expect == corpus.OK, f"{name}: expected an error matching {expect!r}"
+            assert isinstance(out[-1], dict)
+        with urllib.request.urlopen(server.url, timeout=10) as r:
+            assert r.status == 200  # still serving
+    assert server.proc.poll() is None
+    assert client.predict(handle_file(str(good)), False, "bundled default", 0.5, 0.5, 1.15,
+                          api_name="/analyze_image")[-1]["n_faces"] == 1
