@@ -253,6 +253,7 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
         video_btn.click(analyze_video, [video_in, model, threshold, frames, face_conf, margin, aggregation],
                         [video_summary, video_plot, video_gallery, video_json], api_name="analyze_video")
         show_card.click(store.card, [model], [card], api_name="model_card")
+        model.change(store.card, [model], [card], api_name=False)
     return demo
 
 

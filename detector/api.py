@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .config import Preprocessing
-from .errors import CheckpointError, InputError
+from .errors import CheckpointError, ConfigError, InputError
 from .explain import gradcam_maps
 from .faces import Face, FaceFinder, crop_box, crop_face, resize_square
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
@@ -43,6 +43,27 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 / AMX), where autocast roughly doubles speed."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}.")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if cpu_has_bf16() else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("fp16 inference needs a CUDA device; use bf16 or fp32 on the CPU.")
+    return precision
+
+
 class Detector:
     """Faces -> crops -> fusion model -> P(fake), with optional Grad-CAM evidence.
 
@@ -53,6 +74,9 @@ class Detector:
         max_faces: faces analysed per image (the most confident first); the rest are counted, not scored.
         max_pixels: larger images are refused before decoding.
         max_duration_s: only this much of a longer video is sampled.
+        precision: ``"auto"`` (fp16 on CUDA; bf16 autocast on CPUs with native bf16, measured to keep ROC AUC
+            within 0.005 of fp32, see README "Speed"), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
+            Grad-CAM always runs in fp32.
     """
 
     def __init__(
@@ -63,8 +87,10 @@ class Detector:
         max_faces: int = DEFAULT_MAX_FACES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_duration_s: float = DEFAULT_MAX_DURATION_S,
+        precision: str = "auto",
     ) -> None:
         self.device = pick_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.model = model.eval().to(self.device)
         if self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -109,11 +135,12 @@ class Detector:
         with self._lock, torch.inference_mode():
             for i in range(0, len(crops), _BATCH):
                 x = self.to_tensor(crops[i:i + _BATCH])
-                if self.device.type == "cuda":
-                    with torch.autocast("cuda", dtype=torch.float16):
-                        logits = self.model(x)
-                else:
+                if self.precision == "fp32":
                     logits = self.model(x)
+                else:
+                    dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+                    with torch.autocast(self.device.type, dtype=dtype):
+                        logits = self.model(x)
                 out.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
         return np.concatenate(out)
 

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="larger images are refused (50 MP)")
     p.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION_S,
                    help="seconds of a video that are sampled (3600)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="inference precision (auto: bf16 on CPUs with native bf16, fp16 on CUDA)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
@@ -84,7 +86,8 @@ def analyze_files(args: argparse.Namespace) -> int:
 
     try:
         detector = Detector.from_pretrained(args.model, device=args.device, max_faces=args.max_faces,
-                                            max_pixels=args.max_pixels, max_duration_s=args.max_duration)
+                                            max_pixels=args.max_pixels, max_duration_s=args.max_duration,
+                                            precision=args.precision)
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

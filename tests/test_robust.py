@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 import corpus
+from app_server import ROOT as ROOT_DIR
 from app_server import AppServer
 from detector.api import Detector
 from detector.errors import InputError
@@ -116,3 +117,27 @@ def test_live_app(files, server):
     assert server.proc.poll() is None
     assert client.predict(handle_file(str(good)), False, "bundled default", 0.5, 0.5, 1.15,
                           api_name="/analyze_image")[-1]["n_faces"] == 1
+
+
+def test_app_serves_no_arbitrary_server_files(server):
+    import urllib.error
+
+    for target in ("/etc/passwd", str(ROOT_DIR / "app.py"), "../../../etc/passwd", str(ROOT_DIR / "README.md")):
+        url = f"{server.url}gradio_api/file={target}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                status, body = r.status, r.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, b""
+        assert status in (403, 404), (target, status)
+        assert b"root:" not in body
+
+
+def test_model_box_refuses_paths_and_urls(server):
+    from gradio_client import Client, handle_file
+
+    client = Client(server.url, verbose=False)
+    photo = ROOT_DIR / "assets" / "examples" / "astronaut.jpg"
+    for bad in ("/etc", "https://example.com/model", "a/b/c"):
+        with pytest.raises(Exception, match="Cannot load model"):
+            client.predict(handle_file(str(photo)), False, bad, 0.5, 0.5, 1.15, api_name="/analyze_image")

@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from detector.api import cpu_has_bf16
 from detector.config import Preprocessing
 from detector.model import FusionDetector
 from train.data import ArrayDataset, discover, eval_transform, limit_split, load_split, train_transform
@@ -70,11 +71,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def cpu_has_bf16() -> bool:
-    cap = torch.backends.cpu.get_cpu_capability()
-    return "AVX512" in cap.upper() or "AMX" in cap.upper()
 
 
 def autocast_for(device: torch.device, precision: str) -> torch.autocast | None:

@@ -1,0 +1,266 @@
+"""Speed benchmark (not a test): model-only paths, end-to-end photo and video, FLOPs and the machine's peak.
+
+    python benchmarks/bench.py --json bench.json                       # everything (long on 2 cores)
+    python benchmarks/bench.py --configs default resnet18+meso4 --quick  # a subset, fewer repetitions
+
+For each configuration (the report's ten and the shipped default, at their input size) and each path (eager fp32,
+channels_last, bf16 autocast where the CPU has it, ONNX Runtime fp32 and int8) it measures faces/s at batch 1 and
+32, p50/p95 latency of one face and peak RSS, and the accuracy delta against fp32: ROC AUC on a fixed sample of the
+DFDC test split when ../shared/data is present and the model is trained, else max |ΔP(fake)| on generated inputs.
+End to end: one photo with and without Grad-CAM, one 10 s 1080p clip with 32 sampled frames, app cold start, and
+training images/s. FLOPs per face come from torch's FLOP counter; the peak from large fp32/bf16 matmuls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from detector.api import Detector, cpu_has_bf16, default_model_path
+from detector.export import OnnxScorer, export_onnx, quantize_int8
+from detector.model import FusionDetector
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+REPORT_CONFIGS = ["xception", "densenet121", "resnet50", "meso4", "meso4+resnet50", "meso4+densenet121",
+                  "meso4+xception", "xception+resnet50", "xception+densenet121", "resnet50+densenet121"]
+PATHS = ["eager_fp32", "channels_last", "bf16", "onnx_fp32", "onnx_int8"]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "threads": torch.get_num_threads(), "bf16_native": cpu_has_bf16(),
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def peak_flops(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(reps):
+        torch.mm(a, b)
+    return 2 * n ** 3 * reps / (time.perf_counter() - start)
+
+
+def flops_per_face(model: torch.nn.Module, size: int) -> float:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.rand(1, 3, size, size))
+    return float(counter.get_total_flops())
+
+
+def load(config: str) -> FusionDetector:
+    if config == "default":
+        return FusionDetector.from_pretrained(default_model_path()).eval()
+    torch.manual_seed(0)  # the same random weights for every path, so deltas compare like with like
+    return FusionDetector(config.split("+")).eval()
+
+
+def make_runner(model: FusionDetector, path: str, tmp: Path):
+    """A function images(N,3,S,S) float32 numpy -> P(fake), for one path."""
+    if path.startswith("onnx"):
+        onnx_path = export_onnx(model, tmp / f"{model.name}.onnx")
+        if path == "onnx_int8":
+            onnx_path = quantize_int8(onnx_path, tmp / f"{model.name}.int8.onnx")
+        scorer = OnnxScorer(onnx_path)
+        return scorer.predict_proba
+    m = model.to(memory_format=torch.channels_last if path in ("channels_last", "bf16") else torch.contiguous_format)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(x)
+        if path != "eager_fp32":
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if path == "bf16":
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    logits = m(t)
+            else:
+                logits = m(t)
+        return torch.sigmoid(logits.float()).squeeze(1).numpy()
+
+    return run
+
+
+def timed(fn, x: np.ndarray, reps: int) -> list[float]:
+    fn(x)  # warm-up
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def accuracy_sample(size: int, n: int = 400) -> tuple[np.ndarray, np.ndarray] | None:
+    """A fixed, class-balanced sample of the DFDC test split (None when the data is absent)."""
+    manifest = DATA / "dfdc-faces" / "manifest.csv"
+    if not manifest.is_file():
+        return None
+    from train.data import discover, limit_split, load_split
+
+    split = limit_split(discover(manifest)["test"], n, seed=0)
+    x, y, _ = load_split(split, size)
+    return x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0, y
+
+
+def bench_model(config: str, paths: list[str], reps: int, tmp: Path, trained: bool) -> dict:
+    model = load(config)
+    size = model.preprocessing.img_size
+    rng = np.random.default_rng(0)
+    one = rng.random((1, 3, size, size), dtype=np.float32)
+    batch = rng.random((32, 3, size, size), dtype=np.float32)
+    sample = accuracy_sample(size) if trained else None
+    reference = None
+    out: dict = {"img_size": size, "gflops_per_face": round(flops_per_face(model, size) / 1e9, 3), "paths": {}}
+    for path in paths:
+        if path == "bf16" and not cpu_has_bf16():
+            continue
+        run = make_runner(load(config), path, tmp)
+        lat = timed(run, one, reps * 4)
+        thr = timed(run, batch, max(2, reps // 2))
+        entry = {"faces_per_s_b1": round(1 / statistics.median(lat), 2),
+                 "faces_per_s_b32": round(32 / statistics.median(thr), 2),
+                 "p50_ms": round(1000 * statistics.median(lat), 1),
+                 "p95_ms": round(1000 * float(np.percentile(lat, 95)), 1), "peak_rss_mb": round(peak_rss_mb())}
+        if sample is not None:
+            from sklearn.metrics import roc_auc_score
+
+            scores = np.concatenate([run(sample[0][i:i + 32]) for i in range(0, len(sample[0]), 32)])
+            auc = float(roc_auc_score(sample[1], scores))
+            reference = auc if path == "eager_fp32" else reference
+            entry["roc_auc"] = round(auc, 4)
+            if reference is not None:
+                entry["delta_auc"] = round(auc - reference, 4)
+        else:
+            probs = run(batch)
+            reference = probs if path == "eager_fp32" else reference
+            if reference is not None:
+                entry["max_abs_delta_p"] = round(float(np.abs(probs - reference).max()), 5)
+        out["paths"][path] = entry
+        print(f"{config:28s} {path:14s} {entry}", flush=True)
+    return out
+
+
+def end_to_end(reps: int) -> dict:
+    from skimage import data
+
+    detector = Detector.from_pretrained()
+    photo = data.astronaut()
+    result: dict = {}
+    for explain in (False, True):
+        times = timed(lambda _: detector.analyze_image(photo, explain=explain), None, reps)
+        result["image_e2e_explain_ms" if explain else "image_e2e_ms"] = round(1000 * statistics.median(times), 1)
+    clip = DATA / "dfdc-videos" / "lynaeydofd.mp4"
+    if clip.is_file():
+        times = timed(lambda _: detector.analyze_video(clip, frames=32), None, max(1, reps // 3))
+        result["video_32f_s"] = round(statistics.median(times), 2)
+        result["video_clip"] = f"{clip.name} (1920x1080, 10 s)"
+    return result
+
+
+def cold_start() -> float:
+    """Seconds from `python app.py` to the first answered /analyze_image request (on a free port)."""
+    import os
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    start = time.time()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        from gradio_client import Client, handle_file
+
+        while True:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                break
+            except Exception:  # not up yet
+                if time.time() - start > 300:
+                    raise
+                time.sleep(0.3)
+        client.predict(handle_file(str(ROOT / "assets" / "examples" / "astronaut.jpg")), False, "bundled default",
+                       0.5, 0.5, 1.15, api_name="/analyze_image")
+        return round(time.time() - start, 1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def training_speed(config: str, size: int, steps: int = 6, batch: int = 32) -> float:
+    model = FusionDetector(config.split("+"), preprocessing={"img_size": size}).train()
+    model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    x = torch.rand(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 2, (batch,)).float()
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_has_bf16()):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x).squeeze(1).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return round(batch / statistics.median(times[1:]), 1)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", nargs="+", default=["default", *REPORT_CONFIGS])
+    p.add_argument("--paths", nargs="+", default=PATHS, choices=PATHS)
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.add_argument("--skip-e2e", action="store_true")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args()
+    reps = 3 if args.quick else 10
+    report: dict = {"machine": machine(), "peak_gflops_fp32": round(peak_flops(torch.float32) / 1e9, 1)}
+    if cpu_has_bf16():
+        report["peak_gflops_bf16"] = round(peak_flops(torch.bfloat16) / 1e9, 1)
+    report["models"] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for config in args.configs:
+            if config == "default" and not (default_model_path() / "model.safetensors").is_file():
+                continue
+            report["models"][config] = bench_model(config, args.paths, reps, Path(tmp), trained=config == "default")
+    if "default" in report["models"]:
+        d = report["models"]["default"]
+        report["default"] = {"faces_per_s": {k: v["faces_per_s_b32"] for k, v in d["paths"].items()}}
+        if not args.skip_e2e:
+            report["default"].update(end_to_end(reps))
+            report["default"]["app_cold_start_s"] = cold_start()
+            name = "+".join(json.loads((default_model_path() / "config.json").read_text())["backbones"])
+            report["default"]["train_images_per_s"] = training_speed(name, d["img_size"])
+        report.update({k: v for k, v in report["default"].items() if k in ("image_e2e_ms", "video_32f_s")})
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

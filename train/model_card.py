@@ -1,0 +1,81 @@
+"""Write a checkpoint's model card (README.md) from its config and the evaluations made by train/evaluate.py.
+
+    python train/model_card.py --model assets/models/default --eval eval/dfdc eval/yonsei eval/videos \
+        --hardware "2-core Intel Xeon (AMX/bf16), CPU only"
+
+Everything in the card is read from files: the training command, epoch and validation metrics from
+``config.json``; test, cross-dataset and video metrics from each ``metrics.json``. Nothing is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from train.metrics import markdown_table
+
+TERMS = """## Training data and its terms
+Trained on face crops of the DeepFake Detection Challenge (DFDC) training set (Meta AI / Facebook, 2019-2020):
+paid, consenting actors; fakes are face swaps made by the DFDC organisers. The DFDC data is licensed for research
+use only under its dataset terms, and **this model inherits those terms: research use only**. The split is by source
+video (a fake and its real source share a split); actors may still recur across splits."""
+
+LIMITS = """## Intended use and limits
+- Intended: research, education and as *one* piece of evidence when examining a suspicious photo or video.
+- A score is the model's estimate, not proof. It was trained on one family of manipulations (DFDC face swaps,
+  mostly low-resolution, upscaled faces) and is expected to be weaker on other methods (face reenactment, fully
+  synthetic faces, diffusion edits), on high-quality or heavily compressed media, and on people, lighting and
+  cameras unlike DFDC's. The cross-dataset row above shows how much accuracy drops on an unseen manipulation.
+- Faces are found by MediaPipe; a face it misses is not scored. Crops must follow this card's crop geometry.
+- Never use a verdict alone to accuse anyone or to decide what is true."""
+
+
+def main(argv: list[str] | None = None) -> str:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--eval", type=Path, nargs="*", default=[], help="folders holding metrics.json")
+    p.add_argument("--hardware", default="", help="where it was trained (stated in the card)")
+    args = p.parse_args(argv)
+    config = json.loads((args.model / "config.json").read_text())
+    training = config.get("training", {})
+    pre = config["preprocessing"]
+    val = training.get("val_metrics", {})
+    rows = []
+    for folder in args.eval:
+        m = json.loads((folder / "metrics.json").read_text())
+        rows.append((f"{Path(m['data']).name} ({m['split']}, {m['level']})", m))
+    lines = [
+        "---", "library_name: deepfake-detector", "license: other", "license_name: dfdc-research-only",
+        "tags:", "- deepfake-detection", "- image-classification", "- feature-fusion", "---", "",
+        f"# Deepfake detector: {'+'.join(config['backbones'])}", "",
+        "Feature-level fusion of CNNs: pooled features of "
+        f"{' and '.join(config['backbones'])} concatenated -> Dense {config['hidden']} ReLU -> Dropout "
+        f"{config['dropout']} -> 1 logit; P(fake) = sigmoid(logit).", "",
+        "## Model",
+        f"- Backbones: {', '.join(config['backbones'])} (random initialisation"
+        f"{', ImageNet' if config.get('pretrained') else ''}{', frozen' if config.get('freeze_backbones') else ''})",
+        f"- Input: {pre['img_size']}x{pre['img_size']} RGB face crop, pixels / 255 (mean {pre['mean']}, std {pre['std']})",
+        f"- Crop: square of {pre['crop_margin']} x the MediaPipe full-range face box, centre {pre['crop_shift_y']} box "
+        "sides below the box centre, zero-padded at image borders",
+        f"- Decision threshold {pre['threshold']}; classes {pre['class_names']}", "",
+        "## Training",
+        f"- Command: `{training.get('command', 'unknown')}`",
+        f"- Best epoch {training.get('epoch', '?')} (early stopping on validation ROC AUC); "
+        f"{training.get('train_images', '?')} training and {training.get('val_images', '?')} validation images; "
+        f"seed {training.get('seed', '?')}; device {training.get('device', '?')} ({training.get('precision', '?')})"
+        + (f"; hardware: {args.hardware}" if args.hardware else ""),
+        f"- Validation: ROC AUC {val.get('roc_auc', float('nan')):.4f}, accuracy {val.get('accuracy', float('nan')):.4f}",
+        "",
+        "## Evaluation (made by `train/evaluate.py`)", "",
+        markdown_table(rows) if rows else "(not evaluated)", "",
+        *[f"- `{m['command']}`" for _, m in rows], "",
+        TERMS, "", LIMITS, "",
+    ]
+    text = "\n".join(lines)
+    (args.model / "README.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
