@@ -1,0 +1,90 @@
+"""The bundled checkpoint: strict load, card consistent with config, regression guard, accuracy guard."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from app_server import ROOT
+from conftest import shared
+from detector.api import DEFAULT_MODEL_DIR, Detector
+from detector.model import FusionDetector
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "model.safetensors").is_file(),
+                                reason="no bundled default model")
+
+# P(fake) of the bundled model (fp32) on the fixed inputs below, recorded when the checkpoint was shipped.
+RECORDED = json.loads((ROOT / "tests" / "default_model_scores.json").read_text()) \
+    if (ROOT / "tests" / "default_model_scores.json").is_file() else {}
+
+
+def fixed_inputs(size: int) -> dict[str, np.ndarray]:
+    """Crops made by the project's own code from the shipped public-domain examples, plus synthetic patterns."""
+    from detector.images import load_image
+
+    rng = np.random.default_rng(1234)
+    yy, xx = np.mgrid[:size, :size]
+    astronaut = load_image(ROOT / "assets" / "examples" / "astronaut.jpg")
+    return {
+        "astronaut_whole": astronaut,
+        "gradient": np.stack([xx * 255 // size, yy * 255 // size, np.full_like(xx, 128)], -1).astype(np.uint8),
+        "noise": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+        "grey": np.full((size, size, 3), 128, np.uint8),
+    }
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector.from_pretrained(None, precision="fp32")
+
+
+def test_loads_strictly_and_is_small_enough():
+    model = FusionDetector.from_pretrained(DEFAULT_MODEL_DIR)
+    assert (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size < 60 * 2**20
+    assert model.preprocessing.img_size >= 64
+
+
+def test_card_matches_config():
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    card = (DEFAULT_MODEL_DIR / "README.md").read_text()
+    assert f"# Deepfake detector: {'+'.join(config['backbones'])}" in card
+    pre = config["preprocessing"]
+    assert f"{pre['img_size']}x{pre['img_size']}" in card and f"square of {pre['crop_margin']} x" in card
+    assert config["training"]["command"] in card
+    assert f"ROC AUC {config['training']['val_metrics']['roc_auc']:.4f}" in card
+    assert "research use only" in card
+
+
+def test_regression_scores_on_fixed_inputs(detector):
+    assert RECORDED, "tests/default_model_scores.json is missing"
+    for name, image in fixed_inputs(detector.pre.img_size).items():
+        score = detector.analyze_image(image, whole_image=True).score
+        assert score == pytest.approx(RECORDED[name], abs=2e-3), name
+
+
+def test_auc_on_a_fixed_test_sample_matches_the_card(detector):
+    data = shared("dfdc-faces")
+    from sklearn.metrics import roc_auc_score
+
+    from train.data import discover, limit_split, load_split
+
+    card = (DEFAULT_MODEL_DIR / "README.md").read_text()
+    match = re.search(r"dfdc-faces \(test, image \(face crops\)\) \| \d+ \| [\d.]+ \|(?: [\d.]+ \|){7} ([\d.]+) \|",
+                      card)
+    assert match, "the card has no DFDC test row"
+    split = limit_split(discover(data / "manifest.csv")["test"], 400, seed=0)
+    x, y, _ = load_split(split, detector.pre.img_size)
+    auc = roc_auc_score(y, detector.score_crops(x))
+    assert abs(auc - float(match.group(1))) < 0.02
+
+
+if __name__ == "__main__":
+    # Record the regression scores after shipping a new checkpoint: python tests/test_default_model.py
+    det = Detector.from_pretrained(None, precision="fp32")
+    scores = {name: round(float(det.analyze_image(img, whole_image=True).score), 6)
+              for name, img in fixed_inputs(det.pre.img_size).items()}
+    (ROOT / "tests" / "default_model_scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+    print(scores)
