@@ -159,3 +159,52 @@ def test_metrics_agree_with_hand_computed_values():
     assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
     assert m["eer"] == pytest.approx(0.5)
     assert m["n"] == 4 and m["counts"] == {"real": 2, "fake": 2}
+
+
+def test_grid_trains_each_configuration_and_writes_one_table(tmp_path):
+    from train import grid
+
+    data = make_layout(tmp_path / "data", "lower", n=6)
+    rows = grid.main(["--data", str(data), "--out", str(tmp_path / "grid"), "--configs", "meso4",
+                      "meso4+mesoinception4", "--img-size", str(SIZE), "--epochs", "1", "--",
+                      "--batch-size", "8", "--workers", "0", "--no-cache", "--precision", "fp32"])
+    assert [name for name, _ in rows] == ["meso4", "meso4+mesoinception4"]
+    table = (tmp_path / "grid" / "table.md").read_text()
+    assert "| meso4 |" in table and "| meso4+mesoinception4 |" in table
+    assert (tmp_path / "grid" / "meso4" / "done.json").is_file()
+    # finished runs are skipped the second time (no new log lines)
+    before = (tmp_path / "grid" / "meso4" / "log.jsonl").read_text()
+    grid.main(["--data", str(data), "--out", str(tmp_path / "grid"), "--configs", "meso4", "--img-size", str(SIZE),
+               "--epochs", "1", "--", "--batch-size", "8", "--workers", "0", "--no-cache", "--precision", "fp32"])
+    assert (tmp_path / "grid" / "meso4" / "log.jsonl").read_text() == before
+
+
+def test_kill_9_during_training_then_resume_loses_at_most_the_current_epoch(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = make_layout(tmp_path / "data", "lower", n=24)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "train/fit.py", "--data", str(data), "--backbones", "resnet18", "--img-size", "64",
+           "--batch-size", "8", "--workers", "0", "--no-cache", "--out", str(out), "--precision", "fp32",
+           "--epochs", "3", "--patience", "9"]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = out / "log.jsonl"
+    deadline = time.time() + 300
+    while not (log.is_file() and log.read_text().count("\n") >= 1):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside epoch 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_epochs = log.read_text().count("\n")
+    assert done_epochs in (1, 2)
+    FusionDetector.from_pretrained(out / "best")  # never half-written
+    resumed = subprocess.run([*cmd, "--resume"], cwd=root, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
+    assert epochs == [1, 2, 3]

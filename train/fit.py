@@ -209,12 +209,13 @@ def main(argv: list[str] | None = None) -> dict:
                   "lr": optimizer.param_groups[0]["lr"], "val_auc": val["roc_auc"], "val_accuracy": val["accuracy"],
                   "val_log_loss": val["log_loss"], "best_val_auc": best_auc, "improved": improved,
                   "seconds": time.time() - t0}
-        with open(history_path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        log.info("epoch %d: %s", epoch + 1, json.dumps(record))
+        # state first, then the log line: a line in log.jsonl always means that epoch is safely saved
         save_state(last_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
                    scheduler=scheduler.state_dict(), epoch=epoch, best_auc=best_auc, stale=stale,
                    torch_rng=torch.get_rng_state(), loader_rng=generator.get_state())
+        with open(history_path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        log.info("epoch %d: %s", epoch + 1, json.dumps(record))
         summary = {"best_val_auc": best_auc, "last_epoch": epoch + 1}
         if stale >= args.patience:
             log.info("early stopping: no val AUC gain for %d epochs", stale)
