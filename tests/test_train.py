@@ -208,3 +208,52 @@ def test_kill_9_during_training_then_resume_loses_at_most_the_current_epoch(tmp_
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
     assert epochs == [1, 2, 3]
+
+
+def test_face_cropping_makes_the_same_crops_as_inference(tmp_path, astronaut, tiny_checkpoint):
+    from detector.api import Detector
+    from train.data import FaceCropping
+
+    from test_video import write_clip
+
+    detector = Detector.from_pretrained(tiny_checkpoint)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(astronaut).save(photo)
+    cropping = FaceCropping(detector.pre, frames_per_video=4)
+    [crop] = cropping.crops(photo)
+    assert np.array_equal(crop, detector.analyze_image(photo, keep_crops=True).faces[0].crop)
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, n=12)
+    assert len(cropping.crops(clip)) == 4
+
+
+def test_training_on_full_photos_and_videos_with_detect_faces(tmp_path, astronaut):
+    from test_video import write_clip
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("val", 1)):
+        for label in ("real", "fake"):
+            folder = tmp_path / "data" / split / label
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = astronaut.copy()
+                if label == "fake":
+                    img[90:140, 180:260] = rng.integers(0, 255, (50, 80, 3), dtype=np.uint8)
+                Image.fromarray(np.roll(img, 8 * i, axis=1)).save(folder / f"{i}.jpg")
+            write_clip(folder / "clip.mp4", astronaut, n=10)
+    summary = fit.main(["--data", str(tmp_path / "data"), "--backbones", "meso4", "--img-size", "48",
+                        "--batch-size", "4", "--workers", "0", "--no-cache", "--out", str(tmp_path / "run"),
+                        "--precision", "fp32", "--epochs", "1", "--detect-faces", "--frames-per-video", "3"])
+    config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert config["training"]["train_images"] == 2 * (3 + 3)  # per class: 3 photos + 3 frames of the clip
+    assert config["training"]["val_images"] == 2 * (1 + 3)
+    assert summary["last_epoch"] == 1
+
+
+def test_push_to_hub_without_network_fails_clearly(tiny_checkpoint, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(SystemExit, match="needs network access"):
+        fit.push(tiny_checkpoint, "someone/deepfake-model")
+    with pytest.raises(Exception, match="valid Hugging Face repo id"):
+        fit.push(tiny_checkpoint, "../not a repo")

@@ -7,6 +7,9 @@ Recognised inputs (labels: 0 = real, 1 = fake; folder names are case-insensitive
 - ``train|val|test/real|fake``;
 - a flat ``real|fake`` folder, split by ratio (seeded, so the split is stable).
 
+Files may also be full photos or videos (``fit.py --detect-faces``): faces are then cropped by the project's own
+face pipeline with the checkpoint's crop geometry, so training crops and inference crops are made the same way.
+
 Images are decoded once, resized to the model's input size and kept in memory as uint8 (a cache file next to the
 user cache speeds up later runs); a corrupt image is skipped with a warning and counted.
 """
@@ -26,9 +29,11 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from detector.config import Preprocessing
 from detector.errors import InputError
 from detector.faces import resize_square
 from detector.images import IMAGE_SUFFIXES, load_image
+from detector.video import VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,8 @@ def _label(name: str) -> int | None:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """Images and videos (videos are used with face cropping, see :class:`FaceCropping`)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
 
 
 def _children(folder: Path) -> dict[str, Path]:
@@ -140,12 +146,17 @@ def limit_split(split: Split, limit: int | None, seed: int) -> Split:
     return Split([split.files[i] for i in take], [split.labels[i] for i in take])
 
 
-def load_split(split: Split, size: int, cache_dir: Path | None = None, desc: str = "") -> tuple[np.ndarray,
-                                                                                            np.ndarray, int]:
-    """Decode and resize every image once: ``(N, S, S, 3)`` uint8, labels, number of corrupt images skipped."""
+def load_split(split: Split, size: int, cache_dir: Path | None = None, desc: str = "",
+               faces: FaceCropping | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Decode and resize every item once: ``(N, S, S, 3)`` uint8, labels, number of unreadable items skipped.
+
+    Without ``faces`` every file is an image that already is a face crop. With ``faces``, files are full photos or
+    videos: the project's own face pipeline (MediaPipe + the checkpoint's crop geometry) crops the largest face of
+    each photo and of each of ``faces.frames_per_video`` frames of each video, exactly as inference will."""
     from tqdm import tqdm
 
-    key = hashlib.sha256(("|".join(map(str, split.files)) + f"|{size}").encode()).hexdigest()[:16]
+    tag = f"|{size}" + (f"|{faces.key()}" if faces else "")
+    key = hashlib.sha256(("|".join(map(str, split.files)) + tag).encode()).hexdigest()[:16]
     cache = cache_dir / f"{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
         data = np.load(cache)
@@ -153,13 +164,16 @@ def load_split(split: Split, size: int, cache_dir: Path | None = None, desc: str
     images, labels, skipped = [], [], 0
     for path, label in tqdm(list(zip(split.files, split.labels)), desc=f"decoding {desc}", leave=False):
         try:
-            rgb = load_image(path)
+            crops = faces.crops(path) if faces else [square_resize(load_image(path), size)]
         except InputError as exc:
             skipped += 1
-            log.warning("Skipping corrupt image %s: %s", path, exc)
+            log.warning("Skipping unreadable file %s: %s", path, exc)
             continue
-        images.append(square_resize(rgb, size))
-        labels.append(label)
+        if not crops:
+            skipped += 1
+            log.warning("Skipping %s: no face found", path)
+        images += crops
+        labels += [label] * len(crops)
     x = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
     y = np.asarray(labels, dtype=np.int64)
     if cache is not None:
@@ -168,6 +182,37 @@ def load_split(split: Split, size: int, cache_dir: Path | None = None, desc: str
         np.savez(tmp, x=x, y=y, skipped=skipped)
         os.replace(tmp, cache)
     return x, y, skipped
+
+
+class FaceCropping:
+    """Crops training faces from full photos and videos with the inference pipeline (largest face per image/frame)."""
+
+    def __init__(self, pre: Preprocessing, frames_per_video: int = 8, min_confidence: float = 0.5) -> None:
+        from detector.faces import FaceFinder
+
+        self.pre, self.frames_per_video = pre, int(frames_per_video)
+        self.finder = FaceFinder(min_confidence)
+
+    def key(self) -> str:
+        return f"faces|{self.pre.crop_margin}|{self.pre.crop_shift_y}|{self.frames_per_video}|{self.finder.min_confidence}"
+
+    def _largest(self, rgb: np.ndarray) -> list[np.ndarray]:
+        from detector.faces import crop_face
+
+        found = self.finder.detect(rgb)
+        if not found:
+            return []
+        face = max(found, key=lambda f: f.box[2] * f.box[3])
+        return [crop_face(rgb, face.box, self.pre)]
+
+    def crops(self, path: Path) -> list[np.ndarray]:
+        from detector.sniff import kind_of
+        from detector.video import read_frames
+
+        if kind_of(path) == "video" or path.suffix.lower() in VIDEO_SUFFIXES:
+            _, frames, _ = read_frames(path, self.frames_per_video)
+            return [crop for _, rgb in frames for crop in self._largest(rgb)]
+        return self._largest(load_image(path))
 
 
 def square_resize(rgb: np.ndarray, size: int) -> np.ndarray:

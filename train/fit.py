@@ -29,7 +29,7 @@ from tqdm import tqdm
 from detector.api import cpu_has_bf16
 from detector.config import Preprocessing
 from detector.model import FusionDetector
-from train.data import ArrayDataset, discover, eval_transform, limit_split, load_split, train_transform
+from train.data import ArrayDataset, FaceCropping, discover, eval_transform, limit_split, load_split, train_transform
 from train.metrics import binary_metrics
 
 log = logging.getLogger("train.fit")
@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sbi", action="store_true",
                    help="add self-blended pseudo-fakes made from the real training faces (SBI)")
     p.add_argument("--sbi-probability", type=float, default=0.5, help="chance a real face becomes an SBI fake")
+    p.add_argument("--detect-faces", action="store_true",
+                   help="the data are full photos/videos: crop faces with the inference face pipeline (cached)")
+    p.add_argument("--frames-per-video", type=int, default=8, help="with --detect-faces: frames sampled per video")
     p.add_argument("--crop-margin", type=float, default=None, help="override the crop margin stored in config")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 autocast on CPUs that support it, fp16 on CUDA")
@@ -128,8 +131,9 @@ def main(argv: list[str] | None = None) -> dict:
     if not train_split.files or not val_split.files:
         raise SystemExit(f"error: {args.data} has {len(train_split.files)} training and {len(val_split.files)} "
                          "validation images; both splits are needed.")
-    xt, yt, skipped_t = load_split(train_split, args.img_size, cache, "train")
-    xv, yv, skipped_v = load_split(val_split, args.img_size, cache, "val")
+    faces = FaceCropping(pre, args.frames_per_video) if args.detect_faces else None
+    xt, yt, skipped_t = load_split(train_split, args.img_size, cache, "train", faces)
+    xv, yv, skipped_v = load_split(val_split, args.img_size, cache, "val", faces)
     log.info("train %d images (%d corrupt skipped), val %d (%d skipped)", len(yt), skipped_t, len(yv), skipped_v)
 
     generator = torch.Generator().manual_seed(args.seed)
