@@ -123,6 +123,19 @@ def test_resume_continues_from_the_saved_epoch_and_matches_a_straight_run(tmp_pa
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
 
 
+def test_init_from_a_checkpoint(tmp_path):
+    data = make_layout(tmp_path / "data", "lower", n=4)
+    source = FusionDetector(["meso4"], preprocessing={"img_size": SIZE})
+    source.save_checkpoint(tmp_path / "src")
+    _fit(data, tmp_path / "run", "--epochs", "1", "--init", str(tmp_path / "src"), "--lr", "1e-12")
+    trained = FusionDetector.from_pretrained(tmp_path / "run" / "best")
+    head = "head.3.weight"
+    assert torch.allclose(trained.state_dict()[head], source.state_dict()[head], atol=1e-6)
+    with pytest.raises(SystemExit, match="backbones"):
+        fit.main(["--data", str(data), "--backbones", "resnet18", "--img-size", str(SIZE), "--out",
+                  str(tmp_path / "bad"), "--init", str(tmp_path / "src"), "--no-cache", "--workers", "0"])
+
+
 def test_sbi_training_runs(tmp_path):
     data = make_layout(tmp_path / "data", "lower", n=6)
     _fit(data, tmp_path / "run", "--epochs", "1", "--sbi")

@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 autocast on CPUs that support it, fp16 on CUDA")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start from the weights of a checkpoint with the same backbones (e.g. the bundled one)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="upload OUT/best when done")
     p.add_argument("--card", type=Path, default=None, help="markdown appended to the model card (data, terms...)")
     p.add_argument("--no-cache", action="store_true", help="do not cache decoded images under ~/.cache")
@@ -121,6 +123,12 @@ def main(argv: list[str] | None = None) -> dict:
         pre.crop_margin = args.crop_margin
     model = FusionDetector(args.backbones, pretrained=args.pretrained, freeze_backbones=args.freeze_backbones,
                            preprocessing=pre.to_dict()).to(device)
+    if args.init:
+        source = FusionDetector.from_pretrained(args.init)
+        if source.backbone_names != model.backbone_names:
+            raise SystemExit(f"error: --init {args.init} has backbones {source.backbone_names}, not {args.backbones}.")
+        model.load_state_dict(source.state_dict(), strict=True)
+        log.info("initialised from %s", args.init)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
 
