@@ -138,9 +138,9 @@ def test_init_from_a_checkpoint(tmp_path):
 
 def test_sbi_training_runs(tmp_path):
     data = make_layout(tmp_path / "data", "lower", n=6)
-    _fit(data, tmp_path / "run", "--epochs", "1", "--sbi")
+    _fit(data, tmp_path / "run", "--epochs", "1", "--sbi", "--augment", "flip")
     config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
-    assert config["training"]["sbi"] is True
+    assert config["training"]["sbi"] is True and config["training"]["augment"] == "flip"
 
 
 def test_sbi_changes_pixels_only_inside_the_mask(astronaut):

@@ -254,6 +254,11 @@ def train_transform() -> v2.Compose:
     ])
 
 
+def flip_transform() -> v2.Compose:
+    """Horizontal flips only: keeps the pixel-level artefacts that resampling (rotation, zoom) blurs away."""
+    return v2.Compose([v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True)])
+
+
 def eval_transform() -> v2.Compose:
     return v2.Compose([v2.ToDtype(torch.float32, scale=True)])
 

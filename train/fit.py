@@ -29,7 +29,8 @@ from tqdm import tqdm
 from detector.api import cpu_has_bf16
 from detector.config import Preprocessing
 from detector.model import FusionDetector
-from train.data import ArrayDataset, FaceCropping, discover, eval_transform, limit_split, load_split, train_transform
+from train.data import (ArrayDataset, FaceCropping, discover, eval_transform, flip_transform, limit_split, load_split,
+                        train_transform)
 from train.metrics import binary_metrics
 
 log = logging.getLogger("train.fit")
@@ -54,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="at most N images per split (quick runs)")
     p.add_argument("--pretrained", action="store_true", help="ImageNet initialisation (needs network)")
     p.add_argument("--freeze-backbones", action="store_true", help="train the head only (the report's listing)")
+    p.add_argument("--augment", choices=["report", "flip"], default="report",
+                   help="report: rotation, zoom, brightness, channel shift, flip; flip: horizontal flips only")
     p.add_argument("--sbi", action="store_true",
                    help="add self-blended pseudo-fakes made from the real training faces (SBI)")
     p.add_argument("--sbi-probability", type=float, default=0.5, help="chance a real face becomes an SBI fake")
@@ -151,7 +154,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         log.info("finding face keypoints of %d training images for SBI", len(yt))
         keypoints = face_keypoints(xt)
-    train_set = ArrayDataset(xt, yt, train_transform(), pre.mean, pre.std, keypoints, args.sbi_probability)
+    augment = train_transform() if args.augment == "report" else flip_transform()
+    train_set = ArrayDataset(xt, yt, augment, pre.mean, pre.std, keypoints, args.sbi_probability)
     train_loader = DataLoader(train_set, args.batch_size,
                               shuffle=True, num_workers=args.workers, generator=generator, drop_last=len(yt) > 64,
                               persistent_workers=args.workers > 0)
@@ -211,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
             extra = {"training": {"command": command, "epoch": epoch + 1, "val_metrics": val,
                                   "train_images": int(len(yt)), "val_images": int(len(yv)),
                                   "seed": args.seed, "device": str(device), "precision": args.precision,
-                                  "sbi": args.sbi}}
+                                  "sbi": args.sbi, "augment": args.augment}}
             card = (f"## Training\n\n`{command}`\n\nBest epoch {epoch + 1}; validation ROC AUC "
                     f"{val['roc_auc']:.4f}, accuracy {val['accuracy']:.4f} on {len(yv)} images.\n\n{card_extra}")
             model.save_checkpoint(args.out / "best", card_text=card, extra_config=extra)
