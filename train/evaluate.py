@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = binary_metrics(y, scores, threshold)
     name = args.name or detector.name
     metrics.update({"model": name, "checkpoint": str(args.model or "bundled default"), "data": str(args.data),
+                    "precision": detector.precision,
                     "split": args.split if videos is None else "all", "level": level,
                     "command": "python train/evaluate.py " + " ".join(sys.argv[1:] if argv is None else argv)})
     args.out.mkdir(parents=True, exist_ok=True)
