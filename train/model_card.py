@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--eval", type=Path, nargs="*", default=[], help="folders holding metrics.json")
     p.add_argument("--hardware", default="", help="where it was trained (stated in the card)")
+    p.add_argument("--note", default="", help="a sentence about the run (e.g. how it ended)")
     args = p.parse_args(argv)
     config = json.loads((args.model / "config.json").read_text())
     training = config.get("training", {})
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> str:
         f"seed {training.get('seed', '?')}; device {training.get('device', '?')} ({training.get('precision', '?')})"
         + (f"; hardware: {args.hardware}" if args.hardware else ""),
         f"- Validation: ROC AUC {val.get('roc_auc', float('nan')):.4f}, accuracy {val.get('accuracy', float('nan')):.4f}",
+        *([f"- {args.note}"] if args.note else []),
         "",
         "## Evaluation (made by `train/evaluate.py`)", "",
         markdown_table(rows) if rows else "(not evaluated)", "",
