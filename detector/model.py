@@ -238,7 +238,9 @@ class FusionDetector(
         try:
             state = load_file(str(weights_path), device=str(map_location))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{weights_path} is not a valid safetensors file (truncated or damaged): {exc}") from exc
+            raise CheckpointError(
+                f"{weights_path} is not a valid safetensors file (truncated or damaged): {exc}"
+            ) from exc
         _check_state(model, state, weights_path)
         model.load_state_dict(state, strict=True)
         model.eval()

@@ -194,7 +194,8 @@ class FaceCropping:
         self.finder = FaceFinder(min_confidence)
 
     def key(self) -> str:
-        return f"faces|{self.pre.crop_margin}|{self.pre.crop_shift_y}|{self.frames_per_video}|{self.finder.min_confidence}"
+        pre = self.pre
+        return f"faces|{pre.crop_margin}|{pre.crop_shift_y}|{self.frames_per_video}|{self.finder.min_confidence}"
 
     def _largest(self, rgb: np.ndarray) -> list[np.ndarray]:
         from detector.faces import crop_face

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> str:
         "## Model",
         f"- Backbones: {', '.join(config['backbones'])} (random initialisation"
         f"{', ImageNet' if config.get('pretrained') else ''}{', frozen' if config.get('freeze_backbones') else ''})",
-        f"- Input: {pre['img_size']}x{pre['img_size']} RGB face crop, pixels / 255 (mean {pre['mean']}, std {pre['std']})",
+        f"- Input: {pre['img_size']}x{pre['img_size']} RGB face crop, pixels / 255 "
+        f"(mean {pre['mean']}, std {pre['std']})",
         f"- Crop: square of {pre['crop_margin']} x the MediaPipe full-range face box, centre {pre['crop_shift_y']} box "
         "sides below the box centre, zero-padded at image borders",
         f"- Decision threshold {pre['threshold']}; classes {pre['class_names']}", "",
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> str:
         f"{training.get('train_images', '?')} training and {training.get('val_images', '?')} validation images; "
         f"seed {training.get('seed', '?')}; device {training.get('device', '?')} ({training.get('precision', '?')})"
         + (f"; hardware: {args.hardware}" if args.hardware else ""),
-        f"- Validation: ROC AUC {val.get('roc_auc', float('nan')):.4f}, accuracy {val.get('accuracy', float('nan')):.4f}",
+        f"- Validation: ROC AUC {val.get('roc_auc', float('nan')):.4f}, "
+        f"accuracy {val.get('accuracy', float('nan')):.4f}",
         *([f"- {args.note}"] if args.note else []),
         "",
         "## Evaluation (made by `train/evaluate.py`)", "",
