@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -41,7 +42,8 @@ class Face:
     keypoints: list[tuple[float, float]] = field(default_factory=list)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
     ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
@@ -62,7 +64,7 @@ def merge_detections(faces: list[Face], iou: float = 0.3) -> list[Face]:
     """Greedy NMS by confidence; also drops boxes mostly inside a kept one."""
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: -f.confidence):
-        if all(_iou(face.box, k.box) < iou and _contained(face.box, k.box) < 0.7 for k in kept):
+        if all(box_iou(face.box, k.box) < iou and _contained(face.box, k.box) < 0.7 for k in kept):
             kept.append(face)
     return sorted(kept, key=lambda f: (f.box[0], f.box[1]))
 
@@ -153,7 +155,7 @@ class FaceFinder:
             primary = merge_detections(primary)
             extra = self._run("short", rgb) if self.mode in ("auto", "short") else []
         # short-range detections only add faces the full-range model missed (typically very large close-ups)
-        faces = primary + [f for f in extra if all(_iou(f.box, p.box) < 0.3 and _contained(f.box, p.box) < 0.7
+        faces = primary + [f for f in extra if all(box_iou(f.box, p.box) < 0.3 and _contained(f.box, p.box) < 0.7
                                                    for p in primary)]
         faces = [f for f in faces if f.box[2] >= 8 and f.box[3] >= 8]
         return merge_detections(faces)

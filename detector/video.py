@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .faces import box_iou
 from .results import FrameResult, Track
 from .sniff import kind_of
 
@@ -118,14 +119,6 @@ def read_frames(
     return info, frames(), note
 
 
-def _iou(a: list[int], b: list[int]) -> float:
-    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
-
-
 def _near(a: list[int], b: list[int]) -> bool:
     """Centres closer than half the larger box side: the same person moved between distant samples."""
     ca = (a[0] + a[2] / 2, a[1] + a[3] / 2)
@@ -138,7 +131,7 @@ def link_tracks(frames: list[FrameResult], min_iou: float = 0.2) -> list[Track]:
     tracks: list[Track] = []
     for frame in frames:
         candidates = sorted(
-            ((_iou(t.boxes[-1], f.box), ti, fi) for ti, t in enumerate(tracks) for fi, f in enumerate(frame.faces)),
+            ((box_iou(t.boxes[-1], f.box), ti, fi) for ti, t in enumerate(tracks) for fi, f in enumerate(frame.faces)),
             reverse=True,
         )
         used_t: set[int] = set()
