@@ -37,6 +37,7 @@ DATA = ROOT.parent / "shared" / "data"
 REPORT_CONFIGS = ["xception", "densenet121", "resnet50", "meso4", "meso4+resnet50", "meso4+densenet121",
                   "meso4+xception", "xception+resnet50", "xception+densenet121", "resnet50+densenet121"]
 PATHS = ["eager_fp32", "channels_last", "bf16", "onnx_fp32", "onnx_int8"]
+CUDA_PATHS = ["cuda_fp32", "cuda_fp16", "cuda_fp16_cl", "cuda_bf16_cl"]
 
 
 def peak_rss_mb() -> float:
@@ -44,6 +45,10 @@ def peak_rss_mb() -> float:
 
 
 def machine() -> dict:
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return {"gpu": props.name, "gpu_memory_gb": round(props.total_memory / 2**30, 1), "torch": torch.__version__,
+                "cuda": torch.version.cuda, "python": platform.python_version()}
     cpu = "unknown"
     try:
         for line in open("/proc/cpuinfo"):
@@ -56,13 +61,20 @@ def machine() -> dict:
             "torch": torch.__version__, "python": platform.python_version()}
 
 
-def peak_flops(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype)
+def peak_flops(dtype: torch.dtype, n: int = 2048, reps: int = 5, device: str = "cpu") -> float:
+    a, b = torch.rand(n, n, dtype=dtype, device=device), torch.rand(n, n, dtype=dtype, device=device)
     torch.mm(a, b)
+    sync(device)
     start = time.perf_counter()
     for _ in range(reps):
         torch.mm(a, b)
+    sync(device)
     return 2 * n ** 3 * reps / (time.perf_counter() - start)
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
 
 
 def flops_per_face(model: torch.nn.Module, size: int) -> float:
@@ -86,6 +98,8 @@ def make_runner(model: FusionDetector, path: str, tmp: Path):
             onnx_path = quantize_int8(onnx_path, tmp / f"{model.name}.int8.onnx")
         scorer = OnnxScorer(onnx_path)
         return scorer.predict_proba
+    if path.startswith("cuda"):
+        return cuda_runner(model, path)
     m = model.to(memory_format=torch.channels_last if path in ("channels_last", "bf16") else torch.contiguous_format)
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -99,6 +113,23 @@ def make_runner(model: FusionDetector, path: str, tmp: Path):
             else:
                 logits = m(t)
         return torch.sigmoid(logits.float()).squeeze(1).numpy()
+
+    return run
+
+
+def cuda_runner(model: FusionDetector, path: str):
+    """The GPU paths: fp32, fp16 autocast (what the Detector uses on CUDA), and channels_last fp16/bf16."""
+    cl = path.endswith("_cl")
+    m = model.cuda().to(memory_format=torch.channels_last if cl else torch.contiguous_format)
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(path.split("_")[1])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(x).cuda(non_blocking=True)
+        if cl:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
+            logits = m(t)
+        return torch.sigmoid(logits.float()).squeeze(1).cpu().numpy()  # .cpu() waits for the GPU
 
     return run
 
@@ -125,39 +156,66 @@ def accuracy_sample(size: int, n: int = 400) -> tuple[np.ndarray, np.ndarray] | 
     return x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0, y
 
 
-def bench_model(config: str, paths: list[str], reps: int, tmp: Path, trained: bool) -> dict:
+def measure(config: str, path: str, reps: int, tmp: Path, trained: bool) -> dict:
+    """One configuration on one path, measured in a fresh process (see :func:`bench_model`)."""
     model = load(config)
     size = model.preprocessing.img_size
     rng = np.random.default_rng(0)
     one = rng.random((1, 3, size, size), dtype=np.float32)
     batch = rng.random((32, 3, size, size), dtype=np.float32)
+    if path.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    run = make_runner(model, path, tmp)
+    lat = timed(run, one, reps * 4)
+    thr = timed(run, batch, max(2, reps // 2))
+    entry: dict = {"faces_per_s_b1": round(1 / statistics.median(lat), 2),
+                   "faces_per_s_b32": round(32 / statistics.median(thr), 2),
+                   "p50_ms": round(1000 * statistics.median(lat), 1),
+                   "p95_ms": round(1000 * float(np.percentile(lat, 95)), 1)}
+    if path.startswith("cuda"):
+        big = rng.random((256, 3, size, size), dtype=np.float32)
+        entry["faces_per_s_b256"] = round(256 / statistics.median(timed(run, big, max(2, reps // 2))), 1)
+        entry["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    entry["peak_rss_mb"] = round(peak_rss_mb())  # this process ran only this configuration on this path
     sample = accuracy_sample(size) if trained else None
+    if sample is not None:
+        scores = np.concatenate([run(sample[0][i:i + 32]) for i in range(0, len(sample[0]), 32)])
+        return {"entry": entry, "labels": sample[1].tolist(), "scores": scores.tolist()}
+    return {"entry": entry, "probs": run(batch).tolist()}
+
+
+def bench_model(config: str, paths: list[str], quick: bool, trained: bool) -> dict:
+    """Every path of one configuration, each in its own process, so that peak memory is that path's alone; accuracy
+    deltas are taken against the first (fp32) path."""
+    from sklearn.metrics import roc_auc_score
+
+    model = load(config)
+    size = model.preprocessing.img_size
+    out: dict = {"model": model.name, "img_size": size,
+                 "gflops_per_face": round(flops_per_face(model, size) / 1e9, 3), "paths": {}}
+    del model
     reference = None
-    out: dict = {"img_size": size, "gflops_per_face": round(flops_per_face(model, size) / 1e9, 3), "paths": {}}
     for path in paths:
         if path == "bf16" and not cpu_has_bf16():
             continue
-        run = make_runner(load(config), path, tmp)
-        lat = timed(run, one, reps * 4)
-        thr = timed(run, batch, max(2, reps // 2))
-        entry = {"faces_per_s_b1": round(1 / statistics.median(lat), 2),
-                 "faces_per_s_b32": round(32 / statistics.median(thr), 2),
-                 "p50_ms": round(1000 * statistics.median(lat), 1),
-                 "p95_ms": round(1000 * float(np.percentile(lat, 95)), 1), "peak_rss_mb": round(peak_rss_mb())}
-        if sample is not None:
-            from sklearn.metrics import roc_auc_score
-
-            scores = np.concatenate([run(sample[0][i:i + 32]) for i in range(0, len(sample[0]), 32)])
-            auc = float(roc_auc_score(sample[1], scores))
-            reference = auc if path == "eager_fp32" else reference
-            entry["roc_auc"] = round(auc, 4)
-            if reference is not None:
-                entry["delta_auc"] = round(auc - reference, 4)
+        with tempfile.TemporaryDirectory() as tmp:
+            if path.startswith("cuda"):  # GPU memory is measured per path anyway (peak statistics are reset)
+                result = measure(config, path, 3 if quick else 10, Path(tmp), trained)
+                result["entry"].pop("peak_rss_mb")
+            else:
+                result_file = Path(tmp) / "result.json"
+                cmd = [sys.executable, __file__, "--one", config, path, "--json", str(result_file)]
+                subprocess.run(cmd + (["--quick"] if quick else []) + (["--trained"] if trained else []), check=True)
+                result = json.loads(result_file.read_text())
+        entry = result["entry"]
+        if "scores" in result:
+            auc = float(roc_auc_score(result["labels"], result["scores"]))
+            reference = auc if reference is None else reference
+            entry.update(roc_auc=round(auc, 4), delta_auc=round(auc - reference, 4))
         else:
-            probs = run(batch)
-            reference = probs if path == "eager_fp32" else reference
-            if reference is not None:
-                entry["max_abs_delta_p"] = round(float(np.abs(probs - reference).max()), 5)
+            probs = np.asarray(result["probs"])
+            reference = probs if reference is None else reference
+            entry["max_abs_delta_p"] = round(float(np.abs(probs - reference).max()), 5)
         out["paths"][path] = entry
         print(f"{config:28s} {path:14s} {entry}", flush=True)
     return out
@@ -232,21 +290,32 @@ def training_speed(config: str, size: int, steps: int = 6, batch: int = 32) -> f
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", nargs="+", default=["default", *REPORT_CONFIGS])
-    p.add_argument("--paths", nargs="+", default=PATHS, choices=PATHS)
+    p.add_argument("--paths", nargs="+", default=None, choices=PATHS + CUDA_PATHS,
+                   help="default: the CPU paths, or the CUDA paths when a GPU is present")
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
     p.add_argument("--skip-e2e", action="store_true")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--one", nargs=2, metavar=("CONFIG", "PATH"), help=argparse.SUPPRESS)  # a child process
+    p.add_argument("--trained", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     reps = 3 if args.quick else 10
-    report: dict = {"machine": machine(), "peak_gflops_fp32": round(peak_flops(torch.float32) / 1e9, 1)}
-    if cpu_has_bf16():
-        report["peak_gflops_bf16"] = round(peak_flops(torch.bfloat16) / 1e9, 1)
+    if args.one:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = measure(*args.one, reps, Path(tmp), args.trained)
+        args.json.write_text(json.dumps(result))
+        return
+    cuda = torch.cuda.is_available()
+    paths = args.paths or (CUDA_PATHS if cuda else PATHS)
+    device = "cuda" if cuda else "cpu"
+    report: dict = {"machine": machine(),
+                    "peak_gflops_fp32": round(peak_flops(torch.float32, 8192 if cuda else 2048, device=device) / 1e9, 1)}
+    if cuda or cpu_has_bf16():
+        report["peak_gflops_bf16"] = round(peak_flops(torch.bfloat16, 8192 if cuda else 2048, device=device) / 1e9, 1)
     report["models"] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for config in args.configs:
-            if config == "default" and not (default_model_path() / "model.safetensors").is_file():
-                continue
-            report["models"][config] = bench_model(config, args.paths, reps, Path(tmp), trained=config == "default")
+    for config in args.configs:
+        if config == "default" and not (default_model_path() / "model.safetensors").is_file():
+            continue
+        report["models"][config] = bench_model(config, paths, args.quick, trained=config == "default")
     if "default" in report["models"]:
         d = report["models"]["default"]
         report["default"] = {"faces_per_s": {k: v["faces_per_s_b32"] for k, v in d["paths"].items()}}

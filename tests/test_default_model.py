@@ -56,6 +56,8 @@ def test_card_matches_config():
     assert config["training"]["command"] in card
     assert f"ROC AUC {config['training']['val_metrics']['roc_auc']:.4f}" in card
     assert "research use only" in card
+    if "calibration" in config:  # train/calibrate.py: the temperature in the card is the one folded into the head
+        assert f"Temperature {config['calibration']['temperature']} fitted on" in card
 
 
 def test_regression_scores_on_fixed_inputs(detector):

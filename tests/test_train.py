@@ -136,6 +136,63 @@ def test_init_from_a_checkpoint(tmp_path):
                   str(tmp_path / "bad"), "--init", str(tmp_path / "src"), "--no-cache", "--workers", "0"])
 
 
+def test_time_budget_ends_the_run_after_the_epoch_that_spends_it(tmp_path):
+    data = make_layout(tmp_path / "data", "lower", n=4)
+    summary = _fit(data, tmp_path / "run", "--epochs", "5", "--patience", "9", "--time-budget", "0")
+    log = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert len(log) == 1 and summary["stopped"] == "time budget"
+    assert json.loads((tmp_path / "run" / "done.json").read_text())["stopped"] == "time budget"
+
+
+def test_fusion_backbones_taken_from_members_trained_alone(tmp_path):
+    from train import model_card
+
+    data = make_layout(tmp_path / "data", "lower", n=4)
+    _fit(data, tmp_path / "meso", "--epochs", "1")
+    fit.main(["--data", str(data), "--backbones", "mesoinception4", "--img-size", str(SIZE), "--batch-size", "8",
+              "--workers", "0", "--no-cache", "--precision", "fp32", "--epochs", "1", "--out", str(tmp_path / "inc")])
+    members = [FusionDetector.from_pretrained(tmp_path / n / "best") for n in ("meso", "inc")]
+    fit.main(["--data", str(data), "--backbones", "meso4", "mesoinception4", "--img-size", str(SIZE),
+              "--batch-size", "8", "--workers", "0", "--no-cache", "--precision", "fp32", "--epochs", "1",
+              "--freeze-backbones", "--init-backbones", str(tmp_path / "inc" / "best"), str(tmp_path / "meso" / "best"),
+              "--out", str(tmp_path / "fused")])
+    fused = FusionDetector.from_pretrained(tmp_path / "fused" / "best")
+    for backbone, member in zip(fused.backbones, members):  # frozen: still exactly the members' weights
+        for key, value in member.backbones[0].state_dict().items():
+            assert torch.equal(backbone.state_dict()[key], value), key
+    card = model_card.main(["--model", str(tmp_path / "fused" / "best")])
+    assert "initialised from single-backbone models" in card and "Backbone meso4 was trained alone first" in card
+    # fine-tuning the fused model keeps the whole lineage in its card
+    fit.main(["--data", str(data), "--backbones", "meso4", "mesoinception4", "--img-size", str(SIZE),
+              "--batch-size", "8", "--workers", "0", "--no-cache", "--precision", "fp32", "--epochs", "1",
+              "--init", str(tmp_path / "fused" / "best"), "--out", str(tmp_path / "tuned")])
+    card = model_card.main(["--model", str(tmp_path / "tuned" / "best")])
+    assert f"started from the weights of `{tmp_path / 'fused' / 'best'}`" in card
+    assert "Backbone mesoinception4 was trained alone first" in card and "--freeze-backbones" in card
+    with pytest.raises(SystemExit, match="resnet18"):
+        fit.main(["--data", str(data), "--backbones", "meso4", "resnet18", "--img-size", str(SIZE), "--workers", "0",
+                  "--no-cache", "--init-backbones", str(tmp_path / "meso" / "best"), "--out", str(tmp_path / "bad")])
+
+
+def test_pack_makes_a_small_dataset_that_trains_like_the_original(tmp_path):
+    from train import pack
+
+    data = make_layout(tmp_path / "data", "manifest", n=6)
+    info = pack.main(["--data", str(data), "--out", str(tmp_path / "p"), "--count", "train=8", "val=all",
+                      "--format", "webp", "--size", "24", "--quality", "90"])
+    assert info["counts"] == {"train": 8, "val": 12, "test": 0}
+    splits = discover(tmp_path / "p")
+    assert sorted(splits["train"].labels) == [0] * 4 + [1] * 4 and not splits["test"].files
+    with Image.open(splits["val"].files[0]) as im:
+        assert im.format == "WEBP" and im.size == (24, 24)
+    copied = pack.main(["--data", str(data), "--out", str(tmp_path / "c"), "--count", "test=all"])
+    originals = sorted(p.read_bytes() for p in discover(data)["test"].files)
+    assert sorted(p.read_bytes() for p in discover(tmp_path / "c")["test"].files) == originals
+    with pytest.raises(SystemExit, match="SPLIT=N"):
+        pack.main(["--data", str(data), "--out", str(tmp_path / "x"), "--count", "train=some"])
+    assert copied["format"] == "copy" and json.loads((tmp_path / "c" / "PACK.json").read_text())["counts"]["test"] == 12
+
+
 def test_sbi_training_runs(tmp_path):
     data = make_layout(tmp_path / "data", "lower", n=6)
     _fit(data, tmp_path / "run", "--epochs", "1", "--sbi", "--augment", "flip")
@@ -270,3 +327,34 @@ def test_push_to_hub_without_network_fails_clearly(tiny_checkpoint, monkeypatch)
         fit.push(tiny_checkpoint, "someone/deepfake-model")
     with pytest.raises(Exception, match="valid Hugging Face repo id"):
         fit.push(tiny_checkpoint, "../not a repo")
+
+
+def test_temperature_recovers_a_known_overconfidence():
+    from train.calibrate import fit_temperature
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2, 20000)
+    labels = (rng.random(20000) < 1 / (1 + np.exp(-true_logits))).astype(float)
+    assert fit_temperature(3.0 * true_logits, labels) == pytest.approx(3.0, rel=0.05)
+
+
+def test_calibrated_checkpoint_keeps_ranking_and_decisions(tmp_path):
+    from train import calibrate, model_card
+
+    data = make_layout(tmp_path / "data", "lower", n=8)
+    _fit(data, tmp_path / "run", "--epochs", "2", "--lr", "3e-3")
+    cal = calibrate.main(["--model", str(tmp_path / "run" / "best"), "--data", str(data), "--out",
+                          str(tmp_path / "cal")])
+    assert cal["temperature"] > 0 and cal["log_loss_after"] <= cal["log_loss_before"] + 1e-9
+    x, _, _ = load_split(discover(data)["test"], SIZE)
+    before, after = (FusionDetector.from_pretrained(tmp_path / f).eval() for f in ("run/best", "cal"))
+    t = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        a, b = before(t).squeeze(1), after(t).squeeze(1)
+    assert torch.allclose(b, a / cal["temperature"], atol=1e-4)  # same sign and order: same AUC and decisions
+    config = json.loads((tmp_path / "cal" / "config.json").read_text())
+    assert config["calibration"]["temperature"] == cal["temperature"] and "training" in config
+    assert "## Calibration" in model_card.main(["--model", str(tmp_path / "cal")])
+    with pytest.raises(SystemExit, match="validation"):
+        calibrate.main(["--model", str(tmp_path / "cal"), "--data", str(data), "--split", "test",
+                        "--out", str(tmp_path / "x")])

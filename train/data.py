@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,24 +162,33 @@ def load_split(split: Split, size: int, cache_dir: Path | None = None, desc: str
     if cache is not None and cache.is_file():
         data = np.load(cache)
         return data["x"], data["y"], int(data["skipped"])
-    images, labels, skipped = [], [], 0
-    for path, label in tqdm(list(zip(split.files, split.labels)), desc=f"decoding {desc}", leave=False):
+    def decode(path: Path) -> list[np.ndarray] | InputError:
         try:
-            crops = faces.crops(path) if faces else [square_resize(load_image(path), size)]
+            return faces.crops(path) if faces else [square_resize(load_image(path), size)]
         except InputError as exc:
-            skipped += 1
-            log.warning("Skipping unreadable file %s: %s", path, exc)
-            continue
-        if not crops:
-            skipped += 1
-            log.warning("Skipping %s: no face found", path)
-        images += crops
-        labels += [label] * len(crops)
+            return exc
+
+    # image decoding releases the GIL, so threads use every core; the face pipeline keeps one thread
+    threads = 1 if faces else min(32, os.cpu_count() or 1)
+    images, labels, skipped = [], [], 0
+    with ThreadPoolExecutor(threads) as pool:
+        decoded = pool.map(decode, split.files)
+        for path, label, crops in tqdm(zip(split.files, split.labels, decoded), total=len(split.files),
+                                       desc=f"decoding {desc}", leave=False):
+            if isinstance(crops, InputError):
+                skipped += 1
+                log.warning("Skipping unreadable file %s: %s", path, crops)
+                continue
+            if not crops:
+                skipped += 1
+                log.warning("Skipping %s: no face found", path)
+            images += crops
+            labels += [label] * len(crops)
     x = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
     y = np.asarray(labels, dtype=np.int64)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # several runs may fill the same cache at once
         np.savez(tmp, x=x, y=y, skipped=skipped)
         os.replace(tmp, cache)
     return x, y, skipped

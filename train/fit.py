@@ -6,7 +6,8 @@
 Adam + BCE-with-logits, step LR decay, early stopping on validation ROC AUC, the best checkpoint kept in
 ``OUT/best`` (config.json + model.safetensors + model card; resolved config and validation metrics inside),
 ``OUT/last.pt`` for ``--resume`` (weights-only load, no code), one JSON line per epoch in ``OUT/log.jsonl``.
-CPU: channels_last + bf16 autocast where the CPU supports it; CUDA: fp16 autocast.
+channels_last everywhere; CPU: bf16 autocast where the CPU supports it; CUDA: fp16 autocast with loss scaling
+(``--precision bf16`` for bf16). ``--time-budget`` ends a run cleanly after a given number of minutes (lent machines, grids).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from detector.api import cpu_has_bf16
 from detector.config import Preprocessing
-from detector.model import FusionDetector
+from detector.model import FusionDetector, read_config, resolve_checkpoint
 from train.data import (ArrayDataset, FaceCropping, discover, eval_transform, flip_transform, limit_split, load_split,
                         train_transform)
 from train.metrics import binary_metrics
@@ -50,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr-step", type=int, default=3, help="decay the LR every this many epochs")
     p.add_argument("--lr-gamma", type=float, default=0.5, help="LR decay factor")
     p.add_argument("--patience", type=int, default=3, help="early stopping: epochs without val AUC gain")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                   help="stop after the epoch that ends past this many minutes of training (this invocation)")
     p.add_argument("--workers", type=int, default=1, help="data loader worker processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="at most N images per split (quick runs)")
@@ -69,10 +72,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from the weights of a checkpoint with the same backbones (e.g. the bundled one)")
+    p.add_argument("--init-backbones", nargs="+", default=None, metavar="CHECKPOINT",
+                   help="take each backbone's weights from a checkpoint that has it (e.g. members trained alone); "
+                        "with --freeze-backbones this trains the fusion head on top of them, as the report does")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="upload OUT/best when done")
     p.add_argument("--card", type=Path, default=None, help="markdown appended to the model card (data, terms...)")
     p.add_argument("--no-cache", action="store_true", help="do not cache decoded images under ~/.cache")
     return p.parse_args(argv)
+
+
+def init_backbones(model: FusionDetector, checkpoints: list[str]) -> dict[str, dict]:
+    """Copy backbone weights, by backbone name, from other checkpoints; every backbone must be found once.
+    Returns, per backbone, where it came from and how that checkpoint was trained (for the model card)."""
+    found: dict[str, dict] = {}
+    for checkpoint in checkpoints:
+        source = FusionDetector.from_pretrained(checkpoint)
+        training = read_config(resolve_checkpoint(checkpoint)).get("training", {})
+        for name, module in zip(source.backbone_names, source.backbones):
+            if name in model.backbone_names and name not in found:
+                model.backbones[model.backbone_names.index(name)].load_state_dict(module.state_dict(), strict=True)
+                found[name] = {"checkpoint": str(checkpoint), "command": training.get("command"),
+                               "val_auc": training.get("val_metrics", {}).get("roc_auc"),
+                               "epoch": training.get("epoch"), "device": training.get("device")}
+    missing = [n for n in model.backbone_names if n not in found]
+    if missing:
+        raise SystemExit(f"error: --init-backbones: no checkpoint among {checkpoints} has {missing}.")
+    log.info("backbones initialised from %s", {k: v["checkpoint"] for k, v in found.items()})
+    return found
 
 
 def seed_everything(seed: int) -> None:
@@ -94,9 +120,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, precisio
     model.eval()
     out = []
     for x, _ in loader:
-        x = x.to(device, non_blocking=True)
-        if device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         ctx = autocast_for(device, precision)
         if ctx is None:
             logits = model(x)
@@ -126,14 +150,16 @@ def main(argv: list[str] | None = None) -> dict:
         pre.crop_margin = args.crop_margin
     model = FusionDetector(args.backbones, pretrained=args.pretrained, freeze_backbones=args.freeze_backbones,
                            preprocessing=pre.to_dict()).to(device)
+    init_training = None
     if args.init:
         source = FusionDetector.from_pretrained(args.init)
         if source.backbone_names != model.backbone_names:
             raise SystemExit(f"error: --init {args.init} has backbones {source.backbone_names}, not {args.backbones}.")
         model.load_state_dict(source.state_dict(), strict=True)
+        init_training = read_config(resolve_checkpoint(args.init)).get("training")  # lineage, for the model card
         log.info("initialised from %s", args.init)
-    if device.type == "cpu":
-        model = model.to(memory_format=torch.channels_last)
+    backbone_sources = init_backbones(model, args.init_backbones) if args.init_backbones else None
+    model = model.to(memory_format=torch.channels_last)  # faster on CPUs and on GPUs with tensor cores
 
     splits = discover(args.data, seed=args.seed)
     cache = None if args.no_cache else CACHE
@@ -156,15 +182,18 @@ def main(argv: list[str] | None = None) -> dict:
         keypoints = face_keypoints(xt)
     augment = train_transform() if args.augment == "report" else flip_transform()
     train_set = ArrayDataset(xt, yt, augment, pre.mean, pre.std, keypoints, args.sbi_probability)
+    pin = device.type == "cuda"
     train_loader = DataLoader(train_set, args.batch_size,
                               shuffle=True, num_workers=args.workers, generator=generator, drop_last=len(yt) > 64,
-                              persistent_workers=args.workers > 0)
+                              persistent_workers=args.workers > 0, pin_memory=pin)
     val_loader = DataLoader(ArrayDataset(xv, yv, eval_transform(), pre.mean, pre.std), args.batch_size * 2,
-                            num_workers=0)
+                            num_workers=min(args.workers, 4), pin_memory=pin)
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.lr_step, gamma=args.lr_gamma)
+    # fp16 gradients can underflow: scale the loss (a no-op on CPU and in bf16, whose range is fp32's)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and args.precision == "auto")
     loss_fn = nn.BCEWithLogitsLoss()
     start_epoch, best_auc, stale = 0, -1.0, 0
     last_path = args.out / "last.pt"
@@ -173,6 +202,8 @@ def main(argv: list[str] | None = None) -> dict:
         model.load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         start_epoch, best_auc, stale = int(state["epoch"]) + 1, float(state["best_auc"]), int(state["stale"])
         torch.set_rng_state(state["torch_rng"])
         generator.set_state(state["loader_rng"])
@@ -184,14 +215,14 @@ def main(argv: list[str] | None = None) -> dict:
     card_extra = args.card.read_text() if args.card else ""
     history_path = args.out / "log.jsonl"
     summary: dict = {"best_val_auc": best_auc}
+    started = time.time()
     for epoch in range(start_epoch, args.epochs):
         model.train()
-        t0, seen, running = time.time(), 0, 0.0
+        t0, seen, running = time.time(), 0, torch.zeros((), device=device)
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", file=sys.stderr)
-        for x, y in bar:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if device.type == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
+        for step, (x, y) in enumerate(bar):
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y = y.to(device, non_blocking=True)
             ctx = autocast_for(device, args.precision)
             if ctx is None:
                 loss = loss_fn(model(x).squeeze(1).float(), y)
@@ -200,11 +231,14 @@ def main(argv: list[str] | None = None) -> dict:
                     logits = model(x)
                 loss = loss_fn(logits.squeeze(1).float(), y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             seen += len(y)
-            running += loss.item() * len(y)
-            bar.set_postfix(loss=f"{running / seen:.4f}", img_s=f"{seen / (time.time() - t0):.1f}")
+            running += loss.detach() * len(y)  # no per-step host sync: it stalls a GPU
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{running.item() / seen:.4f}", img_s=f"{seen / (time.time() - t0):.1f}")
+        running = float(running)
         scheduler.step()
         train_time = time.time() - t0
         scores = predict(model, val_loader, device, args.precision)
@@ -215,7 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
             extra = {"training": {"command": command, "epoch": epoch + 1, "val_metrics": val,
                                   "train_images": int(len(yt)), "val_images": int(len(yv)),
                                   "seed": args.seed, "device": str(device), "precision": args.precision,
-                                  "sbi": args.sbi, "augment": args.augment}}
+                                  "sbi": args.sbi, "augment": args.augment, "init": args.init,
+                                  "init_training": init_training, "init_backbones": backbone_sources}}
             card = (f"## Training\n\n`{command}`\n\nBest epoch {epoch + 1}; validation ROC AUC "
                     f"{val['roc_auc']:.4f}, accuracy {val['accuracy']:.4f} on {len(yv)} images.\n\n{card_extra}")
             model.save_checkpoint(args.out / "best", card_text=card, extra_config=extra)
@@ -226,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
                   "val_log_loss": val["log_loss"], "best_val_auc": best_auc, "improved": improved,
                   "seconds": time.time() - t0}
         # state first, then the log line: a line in log.jsonl always means that epoch is safely saved
-        save_state(last_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
+        save_state(last_path, model=model.state_dict(), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                    scheduler=scheduler.state_dict(), epoch=epoch, best_auc=best_auc, stale=stale,
                    torch_rng=torch.get_rng_state(), loader_rng=generator.get_state())
         with open(history_path, "a") as fh:
@@ -235,6 +270,10 @@ def main(argv: list[str] | None = None) -> dict:
         summary = {"best_val_auc": best_auc, "last_epoch": epoch + 1}
         if stale >= args.patience:
             log.info("early stopping: no val AUC gain for %d epochs", stale)
+            break
+        if args.time_budget is not None and time.time() - started > 60 * args.time_budget:
+            log.info("time budget of %.1f min spent after epoch %d", args.time_budget, epoch + 1)
+            summary["stopped"] = "time budget"
             break
     (args.out / "done.json").write_text(json.dumps(summary))  # lets train/grid.py skip finished runs
     if args.push_to_hub:

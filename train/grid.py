@@ -47,9 +47,13 @@ def main(argv: list[str] | None = None) -> list[tuple[str, dict]]:
                       *(["--limit", str(args.limit)] if args.limit else []), *fit_extra])
         for data in [args.data, *args.eval_data]:
             split = args.eval_split if data == args.data else "all"
-            metrics = evaluate.main(["--model", str(run / "best"), "--data", str(data), "--split", split,
-                                     "--out", str(run / f"eval-{data.name}-{split}"), "--name", config,
-                                     *(["--limit", str(args.limit)] if args.limit else [])])
+            folder = run / f"eval-{data.name}-{split}"
+            if done and (folder / "metrics.json").is_file():  # evaluated before, by an earlier pass
+                metrics = json.loads((folder / "metrics.json").read_text())
+            else:
+                metrics = evaluate.main(["--model", str(run / "best"), "--data", str(data), "--split", split,
+                                         "--out", str(folder), "--name", config,
+                                         *(["--limit", str(args.limit)] if args.limit else [])])
             rows.setdefault(f"{data.name} ({split})", []).append((config, metrics))
     text = "\n\n".join(f"### {title}\n\n{markdown_table(r)}" for title, r in rows.items())
     (args.out / "table.md").write_text(text + "\n")

@@ -31,6 +31,43 @@ LIMITS = """## Intended use and limits
 - Never use a verdict alone to accuse anyone or to decide what is true."""
 
 
+def lineage(training: dict) -> list[str]:
+    """How the weights a run started from were made, back to random initialisation (one line per step)."""
+    lines = []
+    for name, src in (training.get("init_backbones") or {}).items():
+        lines.append(f"- Backbone {name} was trained alone first: `{src.get('command')}` (best epoch "
+                     f"{src.get('epoch')}, validation ROC AUC {src.get('val_auc') or float('nan'):.4f}, device "
+                     f"{src.get('device')})")
+    before = training.get("init_training")
+    if before:
+        auc = (before.get("val_metrics") or {}).get("roc_auc") or float("nan")
+        lines.append(f"- It started from the weights of `{training.get('init')}`, made by `{before.get('command')}` "
+                     f"(best epoch {before.get('epoch')}, validation ROC AUC {auc:.4f}, device {before.get('device')})")
+        lines += lineage(before)
+    return lines
+
+
+def calibration_lines(cal: dict | None) -> list[str]:
+    if not cal:
+        return []
+    return ["", "## Calibration",
+            f"- Temperature {cal['temperature']} fitted on {cal['n']} images of the {cal['split']} split (log loss "
+            f"{cal['log_loss_before']} -> {cal['log_loss_after']}; ranking and decisions at the threshold unchanged): "
+            f"`{cal['command']}`"]
+
+
+def init_text(config: dict, training: dict) -> str:
+    if training.get("init_training"):
+        return "initialised from an earlier checkpoint, see below"
+    if training.get("init_backbones"):
+        return "initialised from single-backbone models trained on the same data"
+    if config.get("pretrained"):
+        return "ImageNet initialisation"
+    if training.get("init"):
+        return f"initialised from {training['init']}"
+    return "random initialisation"
+
+
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, required=True)
@@ -54,8 +91,8 @@ def main(argv: list[str] | None = None) -> str:
         f"{' and '.join(config['backbones'])} concatenated -> Dense {config['hidden']} ReLU -> Dropout "
         f"{config['dropout']} -> 1 logit; P(fake) = sigmoid(logit).", "",
         "## Model",
-        f"- Backbones: {', '.join(config['backbones'])} (random initialisation"
-        f"{', ImageNet' if config.get('pretrained') else ''}{', frozen' if config.get('freeze_backbones') else ''})",
+        f"- Backbones: {', '.join(config['backbones'])} ({init_text(config, training)}"
+        f"{', frozen while the head was trained' if config.get('freeze_backbones') else ''})",
         f"- Input: {pre['img_size']}x{pre['img_size']} RGB face crop, pixels / 255 "
         f"(mean {pre['mean']}, std {pre['std']})",
         f"- Crop: square of {pre['crop_margin']} x the MediaPipe full-range face box, centre {pre['crop_shift_y']} box "
@@ -69,7 +106,9 @@ def main(argv: list[str] | None = None) -> str:
         + (f"; hardware: {args.hardware}" if args.hardware else ""),
         f"- Validation: ROC AUC {val.get('roc_auc', float('nan')):.4f}, "
         f"accuracy {val.get('accuracy', float('nan')):.4f}",
+        *lineage(training),
         *([f"- {args.note}"] if args.note else []),
+        *calibration_lines(config.get("calibration")),
         "",
         "## Evaluation (made by `train/evaluate.py`)", "",
         markdown_table(rows) if rows else "(not evaluated)", "",

@@ -1,0 +1,92 @@
+"""Pack a documented subset of a dataset small enough to travel to a lent GPU machine (or a laptop).
+
+    python train/pack.py --data ../shared/data/dfdc-faces --out .pack/dfdc128 --size 128 --format webp \
+        --quality 90 --count train=all val=all
+    python train/pack.py --data ../shared/data/dfdc-faces --out .pack/grid --count train=9000 val=1200 test=1600
+
+Writes ``OUT/manifest.csv`` (``file,label,split``) and ``OUT/images/``. ``--count SPLIT=N`` takes a class-balanced,
+seeded random subset of N images of that split (``all`` keeps the split whole); splits not named are left out.
+``--format copy`` keeps the original files byte for byte; ``jpeg``/``webp`` re-encode them at ``--size`` px, which
+is how the whole training set fits the 64 MiB a lent machine accepts. The packed files are copies of the dataset:
+they inherit its terms and must never be committed (``.pack/`` is ignored). ``OUT/PACK.json`` records how the
+pack was made, so a model card can say what its model was trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from train.data import SPLITS, discover, limit_split, square_resize
+
+
+def parse_counts(items: list[str]) -> dict[str, int | None]:
+    counts: dict[str, int | None] = {}
+    for item in items:
+        split, _, n = item.partition("=")
+        if split not in SPLITS or not n or (n != "all" and not n.isdigit()):
+            raise SystemExit(f"error: --count {item!r}: expected SPLIT=N or SPLIT=all with SPLIT in {SPLITS}.")
+        counts[split] = None if n == "all" else int(n)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="manifest CSV or folder (see train/data.py)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--count", nargs="+", default=["train=all", "val=all"], metavar="SPLIT=N")
+    p.add_argument("--format", choices=["copy", "jpeg", "webp"], default="copy")
+    p.add_argument("--size", type=int, default=None, help="re-encode at this square size (jpeg/webp)")
+    p.add_argument("--quality", type=int, default=90)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.format != "copy" and not args.size:
+        raise SystemExit("error: --format jpeg/webp needs --size.")
+    splits = discover(args.data, seed=args.seed)
+    images = args.out / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, int, str]] = []
+    jobs: list[tuple[Path, Path]] = []
+    for split, n in parse_counts(args.count).items():
+        chosen = limit_split(splits[split], n, args.seed)
+        for i, (src, label) in enumerate(zip(chosen.files, chosen.labels)):
+            suffix = src.suffix if args.format == "copy" else ".jpg" if args.format == "jpeg" else ".webp"
+            name = f"{split}-{i:05d}-{src.stem}{suffix}"
+            rows.append((f"images/{name}", label, split))
+            jobs.append((src, images / name))
+
+    def write(job: tuple[Path, Path]) -> int:
+        src, dst = job
+        if args.format == "copy":
+            shutil.copyfile(src, dst)
+        else:
+            with Image.open(src) as im:
+                rgb = square_resize(np.asarray(im.convert("RGB")), args.size)
+            Image.fromarray(rgb).save(dst, args.format.upper(), quality=args.quality)
+        return dst.stat().st_size
+
+    with ThreadPoolExecutor() as pool:
+        total = sum(pool.map(write, jobs))
+    with open(args.out / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "label", "split"])
+        w.writerows(rows)
+    info = {"source": str(args.data), "counts": {s: sum(r[2] == s for r in rows) for s in SPLITS},
+            "format": args.format, "size": args.size, "quality": args.quality if args.format != "copy" else None,
+            "seed": args.seed, "megabytes": round(total / 2**20, 1),
+            "command": "python train/pack.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    (args.out / "PACK.json").write_text(json.dumps(info, indent=2))
+    print(json.dumps(info))
+    return info
+
+
+if __name__ == "__main__":
+    main()
