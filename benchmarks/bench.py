@@ -157,7 +157,7 @@ def accuracy_sample(size: int, n: int = 400) -> tuple[np.ndarray, np.ndarray] | 
 
 
 def measure(config: str, path: str, reps: int, tmp: Path, trained: bool) -> dict:
-    """One configuration on one path, measured in a fresh process (see :func:`bench_model`)."""
+    """One configuration on one path (a CPU path runs in a process of its own, see :func:`bench_model`)."""
     model = load(config)
     size = model.preprocessing.img_size
     rng = np.random.default_rng(0)
@@ -307,10 +307,11 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     paths = args.paths or (CUDA_PATHS if cuda else PATHS)
     device = "cuda" if cuda else "cpu"
+    n = 8192 if cuda else 2048  # large enough to reach the device's peak
     report: dict = {"machine": machine(),
-                    "peak_gflops_fp32": round(peak_flops(torch.float32, 8192 if cuda else 2048, device=device) / 1e9, 1)}
+                    "peak_gflops_fp32": round(peak_flops(torch.float32, n, device=device) / 1e9, 1)}
     if cuda or cpu_has_bf16():
-        report["peak_gflops_bf16"] = round(peak_flops(torch.bfloat16, 8192 if cuda else 2048, device=device) / 1e9, 1)
+        report["peak_gflops_bf16"] = round(peak_flops(torch.bfloat16, n, device=device) / 1e9, 1)
     report["models"] = {}
     for config in args.configs:
         if config == "default" and not (default_model_path() / "model.safetensors").is_file():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -55,7 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if args.split == "test":
         raise SystemExit("error: fit the temperature on the validation split; the test split is for the final score.")
-    detector = Detector(FusionDetector.from_pretrained(args.model), precision="fp32")  # exact logits
+    model = FusionDetector.from_pretrained(args.model)
+    detector = Detector(model, precision="fp32")  # exact logits
     split = limit_split(discover(args.data)[args.split], args.limit, seed=0)
     x, y, _ = load_split(split, detector.pre.img_size)
     with torch.inference_mode():
@@ -65,7 +65,6 @@ def main(argv: list[str] | None = None) -> dict:
     before = float(log_loss(y, 1 / (1 + np.exp(-logits)), labels=[0, 1]))
     after = float(log_loss(y, 1 / (1 + np.exp(-logits / temperature)), labels=[0, 1]))
 
-    model = FusionDetector.from_pretrained(args.model)
     last = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
     with torch.no_grad():
         last.weight.div_(temperature)
@@ -78,9 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
              f"(log loss {before:.4f} -> {after:.4f}): `{calibration['command']}`\n")
     extra = {k: v for k, v in config.items() if k == "training"}
     extra["calibration"] = calibration
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    model.save_checkpoint(args.out, card_text=card, extra_config=extra)
+    model.cpu().save_checkpoint(args.out, card_text=card, extra_config=extra)
     print(json.dumps(calibration))
     return calibration
 

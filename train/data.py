@@ -162,6 +162,7 @@ def load_split(split: Split, size: int, cache_dir: Path | None = None, desc: str
     if cache is not None and cache.is_file():
         data = np.load(cache)
         return data["x"], data["y"], int(data["skipped"])
+
     def decode(path: Path) -> list[np.ndarray] | InputError:
         try:
             return faces.crops(path) if faces else [square_resize(load_image(path), size)]

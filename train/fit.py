@@ -7,7 +7,8 @@ Adam + BCE-with-logits, step LR decay, early stopping on validation ROC AUC, the
 ``OUT/best`` (config.json + model.safetensors + model card; resolved config and validation metrics inside),
 ``OUT/last.pt`` for ``--resume`` (weights-only load, no code), one JSON line per epoch in ``OUT/log.jsonl``.
 channels_last everywhere; CPU: bf16 autocast where the CPU supports it; CUDA: fp16 autocast with loss scaling
-(``--precision bf16`` for bf16). ``--time-budget`` ends a run cleanly after a given number of minutes (lent machines, grids).
+(``--precision bf16`` for bf16). ``--time-budget`` ends a run cleanly after a given number of minutes (lent
+machines, grids).
 """
 
 from __future__ import annotations
@@ -81,13 +82,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def load_source(checkpoint: str) -> tuple[FusionDetector, dict]:
+    """A checkpoint to start from, and how it was trained (its config's ``training``, for the model card)."""
+    folder = resolve_checkpoint(checkpoint)
+    return FusionDetector.from_pretrained(folder), read_config(folder).get("training", {})
+
+
 def init_backbones(model: FusionDetector, checkpoints: list[str]) -> dict[str, dict]:
     """Copy backbone weights, by backbone name, from other checkpoints; every backbone must be found once.
     Returns, per backbone, where it came from and how that checkpoint was trained (for the model card)."""
     found: dict[str, dict] = {}
     for checkpoint in checkpoints:
-        source = FusionDetector.from_pretrained(checkpoint)
-        training = read_config(resolve_checkpoint(checkpoint)).get("training", {})
+        source, training = load_source(checkpoint)
         for name, module in zip(source.backbone_names, source.backbones):
             if name in model.backbone_names and name not in found:
                 model.backbones[model.backbone_names.index(name)].load_state_dict(module.state_dict(), strict=True)
@@ -152,11 +158,10 @@ def main(argv: list[str] | None = None) -> dict:
                            preprocessing=pre.to_dict()).to(device)
     init_training = None
     if args.init:
-        source = FusionDetector.from_pretrained(args.init)
+        source, init_training = load_source(args.init)
         if source.backbone_names != model.backbone_names:
             raise SystemExit(f"error: --init {args.init} has backbones {source.backbone_names}, not {args.backbones}.")
         model.load_state_dict(source.state_dict(), strict=True)
-        init_training = read_config(resolve_checkpoint(args.init)).get("training")  # lineage, for the model card
         log.info("initialised from %s", args.init)
     backbone_sources = init_backbones(model, args.init_backbones) if args.init_backbones else None
     model = model.to(memory_format=torch.channels_last)  # faster on CPUs and on GPUs with tensor cores
