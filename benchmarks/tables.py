@@ -2,6 +2,7 @@
 
     python benchmarks/tables.py assets/results/bench-cpu.json
     python benchmarks/tables.py assets/results/bench-gpu.json
+    python benchmarks/tables.py assets/results/ab-cpu.json      # what benchmarks/ab.py writes
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import json
 from pathlib import Path
 
 NAMES = {"eager_fp32": "eager fp32", "channels_last": "channels_last", "bf16": "bf16 autocast",
-         "onnx_fp32": "ONNX Runtime fp32", "onnx_int8": "ONNX Runtime int8"}
+         "bf16_fast": "bf16 + folded BN + split batch (Detector)", "onnx_fp32": "ONNX Runtime fp32",
+         "onnx_int8": "ONNX Runtime int8"}
 
 
 def delta(entry: dict) -> str:
@@ -25,15 +27,16 @@ def label(config: str, model: dict) -> str:
 
 
 def compact_table(report: dict) -> str:
-    """One row per configuration: faces/s at batch 32 on each path, bf16 latency and memory."""
+    """One row per configuration: faces/s at batch 32 on each path, latency and memory of the Detector's path."""
     paths = list(NAMES)
     rows = ["| configuration (input) | GFLOP/face | " + " | ".join(NAMES[x] for x in paths)
-            + " | p50 ms, 1 face (bf16) | peak RSS MB (bf16) |", "|---|---|" + "---|" * (len(paths) + 2)]
+            + " | p50 ms, 1 face (Detector) | peak RSS MB (Detector) |", "|---|---|" + "---|" * (len(paths) + 2)]
     for config, model in report["models"].items():
         p = model["paths"]
+        fast = p.get("bf16_fast", {})
         rows.append(f"| {label(config, model)} ({model['img_size']}) | {model['gflops_per_face']:.1f} | "
                     + " | ".join(f"{p[x]['faces_per_s_b32']:g}" if x in p else "" for x in paths)
-                    + f" | {p.get('bf16', {}).get('p50_ms', '')} | {p.get('bf16', {}).get('peak_rss_mb', '')} |")
+                    + f" | {fast.get('p50_ms', '')} | {fast.get('peak_rss_mb', '')} |")
     return "\n".join(rows)
 
 
@@ -69,13 +72,32 @@ def gpu_table(report: dict) -> str:
     return "\n".join(rows)
 
 
+def ab_table(report: dict) -> str:
+    """benchmarks/ab.py: faces/s of each path at batch 1 and 32, and the speed-up of the last path over the first."""
+    rows = ["| model | path | faces/s batch 1 | faces/s batch 32 |", "|---|---|---|---|"]
+    for config, paths in report["models"].items():
+        names = list(paths)
+        for i, name in enumerate(names):
+            e = paths[name]
+            gain = ""
+            if i == len(names) - 1 and i > 0:
+                first = paths[names[0]]
+                gain = (f" ({e['faces_per_s_b1'] / first['faces_per_s_b1']:.2f}x)",
+                        f" ({e['faces_per_s_b32'] / first['faces_per_s_b32']:.2f}x)")
+            rows.append(f"| {config if i == 0 else ''} | {NAMES.get(name, name)} | {e['faces_per_s_b1']:g}"
+                        f"{gain[0] if gain else ''} | {e['faces_per_s_b32']:g}{gain[1] if gain else ''} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("json", type=Path)
     p.add_argument("--compact", action="store_true", help="CPU: one row per configuration")
     args = p.parse_args()
     report = json.loads(args.json.read_text())
-    if "gpu" in report["machine"]:
+    if "rounds" in report:
+        print(ab_table(report))
+    elif "gpu" in report["machine"]:
         print(gpu_table(report))
     else:
         print(compact_table(report) if args.compact else cpu_tables(report))
