@@ -19,8 +19,8 @@ import torch
 from .config import Preprocessing
 from .errors import CheckpointError, ConfigError, InputError
 from .explain import gradcam_maps
-from .fast import FastScorer
 from .faces import Face, FaceFinder, crop_box, crop_face, resize_square
+from .fast import FastScorer
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from .model import FusionDetector
 from .results import FaceResult, FrameResult, ImageResult, VideoResult
