@@ -21,8 +21,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
-from torch import nn
 from timm.layers import BatchNormAct2d
+from torch import nn
 from torch.fx.experimental.optimization import fuse
 
 log = logging.getLogger(__name__)
