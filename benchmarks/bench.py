@@ -30,8 +30,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from detector.api import Detector, cpu_has_bf16, default_model_path
-from detector.fast import FastScorer
 from detector.export import OnnxScorer, export_onnx, quantize_int8
+from detector.fast import FastScorer
 from detector.model import FusionDetector
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -132,8 +132,8 @@ class Detector:
         x = (x - mean) / std
         return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
 
-    def score_crops(self, crops: np.ndarray) -> np.ndarray:
-        """P(fake) for ``(N, S, S, 3)`` uint8 crops, batched."""
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """Fake logits (before the sigmoid) for ``(N, S, S, 3)`` uint8 crops, batched, on this Detector's path."""
         if len(crops) == 0:
             return np.zeros(0, dtype=np.float32)
         out = []
@@ -146,8 +146,12 @@ class Detector:
                     dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
                     with torch.autocast(self.device.type, dtype=dtype, enabled=self.precision != "fp32"):
                         logits = self.model(x)
-                out.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
+                out.append(logits.float().squeeze(1).cpu().numpy())
         return np.concatenate(out)
+
+    def score_crops(self, crops: np.ndarray) -> np.ndarray:
+        """P(fake) for ``(N, S, S, 3)`` uint8 crops, batched."""
+        return torch.sigmoid(torch.from_numpy(self.logits(crops))).numpy()
 
     def explain_crops(self, crops: np.ndarray) -> list[dict[str, np.ndarray]]:
         """Grad-CAM maps per backbone plus the fused map, for each crop."""

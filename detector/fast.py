@@ -106,7 +106,8 @@ class FastScorer:
         parts = min(self.workers, len(x))
         if parts <= 1:
             return self._run(x)
-        futures = [self._executor().submit(self._run, chunk) for chunk in torch.tensor_split(x, parts)]
+        pool = self._executor()
+        futures = [pool.submit(self._run, chunk) for chunk in torch.tensor_split(x, parts)]
         return torch.cat([f.result() for f in futures])
 
     def close(self) -> None:

@@ -55,12 +55,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.split == "test":
         raise SystemExit("error: fit the temperature on the validation split; the test split is for the final score.")
     model = FusionDetector.from_pretrained(args.model)
-    detector = Detector(model, precision="fp32")  # exact logits
+    detector = Detector(model, precision="fp32")  # fp32 logits, computed the way the Detector will score
     split = limit_split(discover(args.data)[args.split], args.limit, seed=0)
     x, y, _ = load_split(split, detector.pre.img_size)
-    with torch.inference_mode():
-        logits = np.concatenate([detector.model(detector.to_tensor(x[i:i + 256])).float().squeeze(1).cpu().numpy()
-                                 for i in range(0, len(x), 256)]).astype(np.float64)
+    logits = detector.logits(x).astype(np.float64)
     temperature = fit_temperature(logits, y)
     before = float(log_loss(y, 1 / (1 + np.exp(-logits)), labels=[0, 1]))
     after = float(log_loss(y, 1 / (1 + np.exp(-logits / temperature)), labels=[0, 1]))
