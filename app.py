@@ -43,9 +43,10 @@ LIMITS = {  # documented in the README, "Limits"
 TOP_FRAMES = 4
 
 DISCLAIMER = """**What a score means.** P(fake) is the model's estimate that a face was manipulated, learned from the
-deepfakes it was trained on (DFDC face swaps). It is evidence, not proof: a detector can be wrong, especially on
-manipulation methods, cameras, compression and people unlike its training data; heatmaps show where a network
-looked, not why it is right. Never use a verdict alone to accuse anyone or to decide what is true."""
+deepfakes it was trained on (the model card lists them and what it was measured on). It is evidence, not proof: a
+detector can be wrong, especially on manipulation methods, cameras, compression and people unlike its training
+data; heatmaps show where a network looked, not why it is right. Never use a verdict alone to accuse anyone or to
+decide what is true."""
 
 
 class OutputFiles:
@@ -117,6 +118,19 @@ class ModelStore:
             text = card.read_text(encoding="utf-8")
             return text.split("---", 2)[2] if text.startswith("---") else text
         return f"**{detector.name}** (no model card)"
+
+
+def _bundled_settings() -> tuple[float, float]:
+    """Threshold and crop margin of the bundled checkpoint, read from its config.json (no model is loaded)."""
+    import json
+
+    from detector.config import Preprocessing
+
+    try:
+        pre = Preprocessing.from_dict(json.loads((default_model_path() / "config.json").read_text())["preprocessing"])
+    except (OSError, ValueError, KeyError, DetectorError):
+        pre = Preprocessing()
+    return pre.threshold, pre.crop_margin
 
 
 def _model_choices() -> list[str]:
@@ -205,6 +219,12 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
         data = result.to_dict()
         return _video_summary(result), timeline_figure(result), gallery, data
 
+    def settings_of(model_name: str) -> tuple[Any, Any]:
+        """A model change brings that checkpoint's own threshold and crop margin into the settings."""
+        pre = store.get(model_name).pre
+        return gr.update(value=pre.threshold), gr.update(value=pre.crop_margin)
+
+    default_threshold, default_margin = _bundled_settings()
     with gr.Blocks(title="Deepfake detector", delete_cache=(1800, 3600)) as demo:
         gr.Markdown("# Deepfake detector\nEvery face is found, scored real/fake by a feature-level fusion of CNNs, "
                     "and Grad-CAM heatmaps show what each network looked at.")
@@ -214,10 +234,12 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
             show_card = gr.Button("Show model card", scale=1)
         card = gr.Markdown()
         with gr.Accordion("Settings", open=False):
-            threshold = gr.Slider(0.01, 0.99, value=0.5, step=0.01, label="Decision threshold (P(fake) >= is fake)")
+            threshold = gr.Slider(0.01, 0.99, value=default_threshold, step=0.01,
+                                  label="Decision threshold (P(fake) >= is fake; the model's own by default)")
             frames = gr.Slider(1, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Video frames to sample")
             face_conf = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="Face detector confidence")
-            margin = gr.Slider(0.8, 2.5, value=1.15, step=0.05, label="Crop margin (x face box; 1.15 = training)")
+            margin = gr.Slider(0.8, 2.5, value=default_margin, step=0.05,
+                               label="Crop margin (x face box; the model's training crops by default)")
             aggregation = gr.Radio(["mean", "confident", "max"], value="mean", label="Video: per-person aggregation")
         with gr.Tab("Photo"):
             with gr.Row():
@@ -254,6 +276,7 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
                         [video_summary, video_plot, video_gallery, video_json], api_name="analyze_video")
         show_card.click(store.card, [model], [card], api_name="model_card")
         model.change(store.card, [model], [card], api_name=False)
+        model.change(settings_of, [model], [threshold, margin], api_name=False)
     return demo
 
 

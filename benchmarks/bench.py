@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 REPORT_CONFIGS = ["xception", "densenet121", "resnet50", "meso4", "meso4+resnet50", "meso4+densenet121",
                   "meso4+xception", "xception+resnet50", "xception+densenet121", "resnet50+densenet121"]
-PATHS = ["eager_fp32", "channels_last", "bf16", "bf16_fast", "onnx_fp32", "onnx_int8"]
+PATHS = ["eager_fp32", "channels_last", "bf16", "bf16_fast", "fp32_fast", "onnx_fp32", "onnx_int8"]
 CUDA_PATHS = ["cuda_fp32", "cuda_fp16", "cuda_fp16_cl", "cuda_bf16_cl"]
 
 
@@ -102,8 +102,9 @@ def make_runner(model: FusionDetector, path: str, tmp: Path):
         return scorer.predict_proba
     if path.startswith("cuda"):
         return cuda_runner(model, path)
-    if path == "bf16_fast":  # what the Detector runs on a CPU with bf16: BatchNorm folded, batch split across cores
-        scorer = FastScorer(model, torch.bfloat16)
+    if path in ("bf16_fast", "fp32_fast"):  # the Detector's CPU path: BatchNorm folded, batch split across cores;
+        # bf16 where the CPU has it and every backbone gains from it, else fp32 (EfficientNet-Lite)
+        scorer = FastScorer(model, torch.bfloat16 if path == "bf16_fast" else None)
         return lambda x: torch.sigmoid(scorer(torch.from_numpy(x))).squeeze(1).numpy()
     m = model.to(memory_format=torch.channels_last if path in ("channels_last", "bf16") else torch.contiguous_format)
 

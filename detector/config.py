@@ -34,6 +34,9 @@ class Preprocessing:
     crop_shift_y: float = DEFAULT_CROP_SHIFT_Y
     threshold: float = 0.5
     class_names: tuple[str, str] = field(default=("real", "fake"))
+    # Scores in [lo, hi) are reported as "uncertain" instead of real/fake (chosen on the validation split by
+    # train/calibrate.py); None: every score gets a verdict at the threshold.
+    uncertain_band: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
@@ -48,6 +51,12 @@ class Preprocessing:
             raise ConfigError(f"crop_margin must be between 0.5 and 4.0, got {self.crop_margin}.")
         if not 0.0 < float(self.threshold) < 1.0:
             raise ConfigError(f"threshold must be strictly between 0 and 1, got {self.threshold}.")
+        if self.uncertain_band is not None:
+            band = tuple(float(v) for v in self.uncertain_band)
+            if len(band) != 2 or not 0.0 <= band[0] <= float(self.threshold) <= band[1] <= 1.0:
+                raise ConfigError(f"uncertain_band must be [lo, hi] with 0 <= lo <= threshold ({self.threshold}) "
+                                  f"<= hi <= 1, got {self.uncertain_band}.")
+            self.uncertain_band = band  # type: ignore[assignment]
         if len(self.class_names) != 2:
             raise ConfigError(f"class_names must be two names (real, fake), got {self.class_names}.")
 

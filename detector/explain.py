@@ -8,19 +8,23 @@ released after every call (GradCAM is used as a context manager).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.image import show_cam_on_image
-from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
-from .model import FusionDetector
+if TYPE_CHECKING:
+    from .model import FusionDetector
 
 FUSED = "fused"
 
 
 def gradcam_maps(model: FusionDetector, batch: torch.Tensor) -> list[dict[str, np.ndarray]]:
     """Per-face dict ``{backbone name: map, ..., "fused": map}`` for a preprocessed ``(B, 3, S, S)`` batch."""
+    # imported here: grad-cam pulls in OpenCV and matplotlib, which scoring and training never need
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
+
     model.eval()
     batch = batch.detach().float().contiguous().requires_grad_(True)
     targets = [BinaryClassifierOutputTarget(1) for _ in range(batch.shape[0])]
@@ -46,6 +50,8 @@ def _unit(m: np.ndarray) -> np.ndarray:
 
 def overlay(crop_rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """Heatmap (jet colours) over the face crop, uint8 RGB of the crop's size."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
     if heatmap.shape != crop_rgb.shape[:2]:
         import cv2
 

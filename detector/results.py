@@ -17,7 +17,7 @@ class FaceResult:
     crop_box: list[int]  # x0, y0, side of the square the model saw
     detector_confidence: float
     score: float  # P(fake)
-    label: str  # "real" / "fake" at the model's threshold
+    label: str  # "real" / "fake" at the model's threshold, "uncertain" inside the checkpoint's uncertain band
     crop: np.ndarray | None = field(default=None, repr=False)  # (S, S, 3) uint8, not serialised
     heatmaps: dict[str, np.ndarray] | None = field(default=None, repr=False)  # name -> (S, S) in [0,1]
 
@@ -40,12 +40,13 @@ class ImageResult:
     height: int
     faces: list[FaceResult]
     score: float | None
-    label: str  # "real", "fake" or "no face"
+    label: str  # "real", "uncertain", "fake" or "no face"
     threshold: float
     model: str
     whole_image: bool = False
     message: str = ""
     faces_dropped: int = 0  # faces beyond the per-image limit
+    uncertain_band: list[float] | None = None  # [lo, hi): scores reported as "uncertain"
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if k != "faces"}
@@ -112,6 +113,7 @@ class VideoResult:
     aggregation: str
     frames_without_face: list[int]
     message: str = ""
+    uncertain_band: list[float] | None = None  # [lo, hi): scores reported as "uncertain"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ class VideoResult:
             "score": None if self.score is None else round(float(self.score), 6), "label": self.label,
             "threshold": self.threshold, "model": self.model, "aggregation": self.aggregation,
             "frames_without_face": self.frames_without_face, "message": self.message,
+            "uncertain_band": self.uncertain_band,
             "tracks": [t.to_dict() for t in self.tracks], "frames": [f.to_dict() for f in self.frames],
         }
 

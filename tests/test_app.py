@@ -86,3 +86,29 @@ def test_bad_upload_gives_a_clear_error_and_the_server_keeps_serving(client, tmp
 def test_unknown_model_is_a_clear_error(client):
     with pytest.raises(Exception, match="Cannot load model"):
         client.predict(**image_args(EXAMPLES / "astronaut.jpg", model="../../etc"))
+
+
+def test_a_caller_that_sends_only_the_file_gets_the_checkpoints_settings(tmp_path):
+    """An app started on a checkpoint with threshold 0.7, margin 1.4 and an uncertain band uses exactly those when
+    a gradio_client call leaves the settings out."""
+    import torch
+
+    from detector.model import FusionDetector
+
+    torch.manual_seed(0)
+    model = FusionDetector(["meso4"], preprocessing={"img_size": 64, "threshold": 0.7, "crop_margin": 1.4,
+                                                     "uncertain_band": [0.6, 0.8]})
+    folder = model.save_checkpoint(tmp_path / "own")
+    srv = AppServer(folder, tmp_path / "app.log").wait()
+    try:
+        client = Client(srv.url, verbose=False)
+        _, _, _, data = client.predict(image=handle_file(str(EXAMPLES / "astronaut.jpg")),
+                                       api_name="/analyze_image")
+    finally:
+        srv.stop()
+    assert data["threshold"] == 0.7 and data["uncertain_band"] == [0.6, 0.8]
+    face = data["faces"][0]
+    x, y, w, h = face["box"]
+    assert face["crop_box"][2] == round(max(w, h) * 1.4)  # the crop square is 1.4 face boxes wide
+    expected = "uncertain" if 0.6 <= face["score"] < 0.8 else "fake" if face["score"] >= 0.7 else "real"
+    assert face["label"] == expected

@@ -67,16 +67,17 @@ def test_regression_scores_on_fixed_inputs(detector):
         assert score == pytest.approx(RECORDED[name], abs=2e-3), name
 
 
-def test_auc_on_a_fixed_test_sample_matches_the_card(detector):
-    data = shared("dfdc-faces")
+@pytest.mark.parametrize("dataset", ["dfdc-faces", "openforensics-test"])
+def test_auc_on_a_fixed_test_sample_matches_the_card(detector, dataset):
+    data = shared(dataset)
     from sklearn.metrics import roc_auc_score
 
     from train.data import discover, limit_split, load_split
 
     card = (DEFAULT_MODEL_DIR / "README.md").read_text()
-    match = re.search(r"dfdc-faces \(test, image \(face crops\)\) \| \d+ \| [\d.]+ \|(?: [\d.]+ \|){7} ([\d.]+) \|",
+    match = re.search(rf"{dataset} \(test, image \(face crops\)\) \| \d+ \| [\d.]+ \|(?: [\d.]+ \|){{7}} ([\d.]+) \|",
                       card)
-    assert match, "the card has no DFDC test row"
+    assert match, f"the card has no {dataset} test row"
     split = limit_split(discover(data / "manifest.csv")["test"], 400, seed=0)
     x, y, _ = load_split(split, detector.pre.img_size)
     auc = roc_auc_score(y, detector.score_crops(x))

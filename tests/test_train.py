@@ -358,3 +358,105 @@ def test_calibrated_checkpoint_keeps_ranking_and_decisions(tmp_path):
     with pytest.raises(SystemExit, match="validation"):
         calibrate.main(["--model", str(tmp_path / "cal"), "--data", str(data), "--split", "test",
                         "--out", str(tmp_path / "x")])
+
+
+def test_several_datasets_train_together_with_named_pretrained_members(tmp_path):
+    a = make_layout(tmp_path / "a", "manifest", n=4, seed=1)
+    b = make_layout(tmp_path / "b", "lower", n=4, seed=2)
+    fit.main(["--data", str(a), str(b), "--backbones", "efficientnet_lite0", "meso4", "--pretrained",
+              "efficientnet_lite0", "--img-size", "32", "--batch-size", "8", "--workers", "0", "--no-cache",
+              "--epochs", "1", "--augment", "light", "--out", str(tmp_path / "run")])
+    config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert config["pretrained"] == ["efficientnet_lite0"]
+    assert config["training"]["train_images"] == 16 and config["training"]["val_images"] == 16
+    with pytest.raises(SystemExit):  # a name that is not one of the backbones
+        fit.main(["--data", str(a), "--backbones", "meso4", "--pretrained", "resnet18", "--img-size", "32",
+                  "--out", str(tmp_path / "bad"), "--no-cache", "--workers", "0"])
+
+
+def test_pack_with_detect_faces_writes_the_inference_crops(tmp_path, astronaut, tiny_checkpoint):
+    from detector.api import Detector
+    from train import pack
+
+    folder = tmp_path / "photos"
+    for split in ("train", "val"):
+        for label in ("real", "fake"):
+            (folder / split / label).mkdir(parents=True)
+            Image.fromarray(astronaut).save(folder / split / label / "a.png")
+            Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(folder / split / label / "blank.png")
+    info = pack.main(["--data", str(folder), "--out", str(tmp_path / "p"), "--count", "train=all", "val=all",
+                      "--format", "webp", "--quality", "100", "--size", "64", "--detect-faces", "--crop-margin",
+                      "1.4"])
+    assert info["face_crops"]["no_face"] == 4 and info["counts"]["train"] == 2  # blank photos are left out
+    detector = Detector.from_pretrained(tiny_checkpoint)
+    expected = detector.analyze_image(astronaut, keep_crops=True, crop_margin=1.4).faces[0].crop
+    with Image.open(discover(tmp_path / "p")["train"].files[0]) as im:
+        packed = np.asarray(im.convert("RGB"), dtype=np.int16)
+    assert packed.shape == expected.shape and np.abs(packed - expected).mean() < 3  # WebP q100 rounding only
+
+
+def test_paired_bootstrap_sees_a_real_difference_and_not_a_fake_one():
+    from train.metrics import paired_bootstrap_auc
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 600)
+    good = y + rng.normal(0, 0.6, 600)
+    worse = y + rng.normal(0, 1.2, 600)
+    diff = paired_bootstrap_auc(y, good, worse, resamples=300)
+    assert diff["delta"] > 0 and diff["low"] > 0
+    same = paired_bootstrap_auc(y, good, good + rng.normal(0, 1e-3, 600), resamples=300)
+    assert same["low"] <= 0 <= same["high"]
+
+
+def test_uncertain_band_keeps_verdicts_outside_it_right_often_enough():
+    from train.calibrate import uncertain_band
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    p = 1 / (1 + np.exp(-(y * 2 - 1) * 2.0 - rng.normal(0, 1.5, 2000)))
+    lo, hi = uncertain_band(y, p, 0.5, 0.95)
+    assert 0 < lo <= 0.5 <= hi < 1
+    assert y[p >= hi].mean() >= 0.95 and (1 - y[p < lo]).mean() >= 0.95
+    assert uncertain_band(y, p, 0.5, 0.5 + 1e-9)[1] < hi  # a laxer target gives a narrower band
+    perfect = np.where(y == 1, 0.9, 0.1)
+    assert uncertain_band(y, perfect, 0.5, 0.99) == (0.1, 0.9)
+
+
+def test_calibration_stores_the_band_and_the_detector_reports_uncertain(tmp_path):
+    from detector.api import Detector
+    from train import calibrate
+
+    data = make_layout(tmp_path / "data", "manifest", n=10)
+    torch.manual_seed(0)
+    FusionDetector(["meso4"], preprocessing={"img_size": SIZE}).save_checkpoint(tmp_path / "src")
+    info = calibrate.main(["--model", str(tmp_path / "src"), "--data", str(data), "--split", "val",
+                           "--out", str(tmp_path / "cal"), "--band-precision", "0.9"])
+    lo, hi = info["uncertain_band"]
+    config = json.loads((tmp_path / "cal" / "config.json").read_text())
+    assert config["preprocessing"]["uncertain_band"] == [lo, hi]
+    detector = Detector.from_pretrained(tmp_path / "cal")
+    if lo < hi:
+        assert detector.label_for(lo) == detector.label_for((lo + hi) / 2) == "uncertain"
+    if hi < 1:
+        assert detector.label_for(hi) == "fake"
+    if lo > 0:
+        assert detector.label_for(lo - 1e-4) == "real"
+    result = detector.analyze_image(np.full((64, 64, 3), 120, np.uint8), whole_image=True)
+    assert result.to_dict()["uncertain_band"] == [lo, hi]
+    assert result.label == detector.label_for(result.score)
+
+
+def test_best_accuracy_threshold_finds_the_shifted_boundary():
+    from train.calibrate import best_accuracy_threshold
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 4000)
+    scores = np.clip(0.7 + (y * 2 - 1) * 0.1 + rng.normal(0, 0.03, 4000), 0, 1)  # classes meet at 0.7, not 0.5
+    assert best_accuracy_threshold(y, scores) == pytest.approx(0.7, abs=0.02)
+
+
+def test_evaluating_a_folder_without_splits_scores_all_of_it(tmp_path):
+    data = make_layout(tmp_path / "flat", "flat", n=4)  # 12 real + 12 fake, no splits
+    FusionDetector(["meso4"], preprocessing={"img_size": SIZE}).save_checkpoint(tmp_path / "m")
+    metrics = evaluate.main(["--model", str(tmp_path / "m"), "--data", str(data), "--out", str(tmp_path / "e")])
+    assert metrics["n"] == 24 and metrics["split"] == "all"

@@ -24,7 +24,7 @@ from sklearn.metrics import log_loss
 
 from detector.api import Detector
 from detector.model import FusionDetector, read_config
-from train.data import discover, limit_split, load_split
+from train.data import discover_many, limit_split, load_split
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -44,19 +44,57 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(log_t.detach().exp())
 
 
+def best_accuracy_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The threshold (rounded to 0.01, strictly inside (0, 1)) with the highest accuracy on these items."""
+    labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=np.float64)
+    candidates = np.round(np.arange(0.05, 0.951, 0.01), 2)
+    accuracy = [np.mean((scores >= t) == labels) for t in candidates]
+    return float(candidates[int(np.argmax(accuracy))])
+
+
+def uncertain_band(labels: np.ndarray, scores: np.ndarray, threshold: float, precision: float) -> tuple[float, float]:
+    """``[lo, hi)`` around the threshold outside which verdicts are right at least ``precision`` of the time on
+    these (validation) items: among scores >= hi at least that share is fake, among scores < lo that share is real.
+    Where no such bound exists the band reaches 0 or 1 (every verdict on that side is then "uncertain")."""
+    labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=np.float64)
+    order = np.argsort(scores)
+    s, y = scores[order], labels[order]
+    n = len(s)
+    # hi: the lowest candidate >= threshold with precision(fake | score >= hi) >= precision
+    hi = 1.0
+    fakes_above = np.cumsum(y[::-1])[::-1]  # fakes among s[i:]
+    for i in range(n):
+        if s[i] >= threshold and fakes_above[i] / (n - i) >= precision:
+            hi = float(s[i])
+            break
+    # lo: the highest candidate <= threshold with precision(real | score < lo) >= precision
+    lo = 0.0
+    reals_below = np.concatenate([[0], np.cumsum(1 - y)])  # reals among s[:i]
+    for i in range(n, 0, -1):
+        if s[i - 1] < threshold and reals_below[i] / i >= precision:
+            lo = float(np.nextafter(s[i - 1], 1.0))  # s[i-1] itself is below lo
+            break
+    return round(min(lo, threshold), 4), round(max(hi, threshold), 4)
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, required=True, help="checkpoint folder")
-    p.add_argument("--data", type=Path, required=True, help="manifest CSV or folder (see train/data.py)")
+    p.add_argument("--data", type=Path, nargs="+", required=True,
+                   help="manifest CSV or folder (see train/data.py); several are pooled, as in training")
     p.add_argument("--split", default="val", help="split to fit T on (never the test split)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--out", type=Path, required=True, help="folder for the calibrated checkpoint")
+    p.add_argument("--choose-threshold", action="store_true",
+                   help="also move the decision threshold to the one with the best accuracy on the split")
+    p.add_argument("--band-precision", type=float, default=0.95,
+                   help="verdicts outside the uncertain band must be right this often on the split (0: no band)")
     args = p.parse_args(argv)
     if args.split == "test":
         raise SystemExit("error: fit the temperature on the validation split; the test split is for the final score.")
     model = FusionDetector.from_pretrained(args.model)
     detector = Detector(model, precision="fp32")  # fp32 logits, computed the way the Detector will score
-    split = limit_split(discover(args.data)[args.split], args.limit, seed=0)
+    split = limit_split(discover_many(args.data)[args.split], args.limit, seed=0)
     x, y, _ = load_split(split, detector.pre.img_size)
     logits = detector.logits(x).astype(np.float64)
     temperature = fit_temperature(logits, y)
@@ -67,13 +105,35 @@ def main(argv: list[str] | None = None) -> dict:
     with torch.no_grad():
         last.weight.div_(temperature)
         last.bias.div_(temperature)
+    calibrated = 1 / (1 + np.exp(-logits / temperature))
+    threshold_before = model.preprocessing.threshold
+    if args.choose_threshold:
+        model.preprocessing.threshold = best_accuracy_threshold(y, calibrated)
+    band = None
+    if args.band_precision > 0:
+        band = uncertain_band(y, calibrated, model.preprocessing.threshold, args.band_precision)
+        model.preprocessing.uncertain_band = band
+        inside = float(np.mean((calibrated >= band[0]) & (calibrated < band[1])))
     config = read_config(args.model)
-    calibration = {"temperature": round(temperature, 4), "data": str(args.data), "split": args.split, "n": int(len(y)),
+    calibration = {"temperature": round(temperature, 4), "data": " + ".join(map(str, args.data)), "split": args.split,
+                   "n": int(len(y)),
+                   "threshold": model.preprocessing.threshold, "threshold_before": threshold_before,
+                   "accuracy_at_threshold": round(float(np.mean((calibrated >= model.preprocessing.threshold) == y)),
+                                                  4),
+                   "uncertain_band": list(band) if band else None,
+                   "band_precision": args.band_precision if band else None,
+                   "share_uncertain": round(inside, 4) if band else None,
                    "log_loss_before": round(before, 4), "log_loss_after": round(after, 4),
                    "command": "python train/calibrate.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     card = (f"## Calibration\n\nTemperature {temperature:.3f} fitted on {len(y)} images of the {args.split} split "
              f"(log loss {before:.4f} -> {after:.4f}): `{calibration['command']}`\n")
-    extra = {k: v for k, v in config.items() if k == "training"}
+    if args.choose_threshold:
+        card += (f"\nDecision threshold {model.preprocessing.threshold} (was {threshold_before}): the best accuracy "
+                 f"on that split ({calibration['accuracy_at_threshold']:.4f}).\n")
+    if band:
+        card += (f"\nUncertain band [{band[0]}, {band[1]}): outside it, verdicts were right at least "
+                 f"{args.band_precision:.0%} of the time on that split; {inside:.1%} of its images fell inside.\n")
+    extra = {k: v for k, v in config.items() if k in ("training", "weights_via")}
     extra["calibration"] = calibration
     model.cpu().save_checkpoint(args.out, card_text=card, extra_config=extra)
     print(json.dumps(calibration))

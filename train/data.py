@@ -104,6 +104,25 @@ def discover(data: Path, val_ratio: float = 0.1, test_ratio: float = 0.1, seed: 
     )
 
 
+def has_splits(data: Path) -> bool:
+    """Whether the dataset names its own splits (a manifest or split folders); a flat real|fake folder does not, and
+    :func:`discover` then splits it by ratio (for training), which an evaluation should not do."""
+    data = Path(data)
+    if data.is_file() or (data / "manifest.csv").is_file():
+        return True
+    return data.is_dir() and any(k in _SPLIT_ALIASES for k in _children(data))
+
+
+def discover_many(datasets: list[Path], seed: int = 0) -> dict[str, Split]:
+    """The splits of several datasets, concatenated split by split (e.g. OpenForensics + DFDC trained together)."""
+    merged = {s: Split() for s in SPLITS}
+    for data in datasets:
+        for name, split in discover(data, seed=seed).items():
+            merged[name].files += split.files
+            merged[name].labels += split.labels
+    return merged
+
+
 def _from_manifest(path: Path) -> dict[str, Split]:
     splits = {s: Split() for s in SPLITS}
     with open(path, newline="", encoding="utf-8") as fh:
@@ -263,6 +282,17 @@ def train_transform() -> v2.Compose:
         v2.ToDtype(torch.float32, scale=True),
         v2.ColorJitter(brightness=0.2),
         ChannelShift(0.08),
+    ])
+
+
+def light_transform(size: int) -> v2.Compose:
+    """Flips, a random crop of 60-100 % of the face (framing varies between datasets and detectors) and mild
+    brightness/contrast jitter; no rotation, whose resampling blurs the pixel-level artefacts."""
+    return v2.Compose([
+        v2.RandomHorizontalFlip(),
+        v2.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.9, 1.1), antialias=True),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.ColorJitter(brightness=0.2, contrast=0.2),
     ])
 
 

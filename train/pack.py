@@ -47,7 +47,22 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--size", type=int, default=None, help="re-encode at this square size (jpeg/webp)")
     p.add_argument("--quality", type=int, default=90)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--detect-faces", action="store_true",
+                   help="pack the face crop the inference pipeline makes of each photo (largest face; MediaPipe + "
+                        "--crop-margin), not the photo; photos without a face are left out")
+    p.add_argument("--crop-margin", type=float, default=None, help="with --detect-faces (default: the project's)")
     args = p.parse_args(argv)
+    faces = None
+    if args.detect_faces:
+        from detector.config import Preprocessing
+        from train.data import FaceCropping
+
+        pre = Preprocessing(img_size=args.size or 256)
+        if args.crop_margin is not None:
+            pre.crop_margin = args.crop_margin
+        faces = FaceCropping(pre, frames_per_video=1)
+        if args.format == "copy":
+            raise SystemExit("error: --detect-faces writes new crops: use --format jpeg or webp.")
     if args.format != "copy" and not args.size:
         raise SystemExit("error: --format jpeg/webp needs --size.")
     splits = discover(args.data, seed=args.seed)
@@ -65,7 +80,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     def write(job: tuple[Path, Path]) -> int:
         src, dst = job
-        if args.format == "copy":
+        if faces is not None:
+            crops = faces.crops(src)
+            if not crops:
+                return -1
+            Image.fromarray(crops[0]).save(dst, args.format.upper(), quality=args.quality)
+        elif args.format == "copy":
             shutil.copyfile(src, dst)
         else:
             with Image.open(src) as im:
@@ -73,8 +93,10 @@ def main(argv: list[str] | None = None) -> dict:
             Image.fromarray(rgb).save(dst, args.format.upper(), quality=args.quality)
         return dst.stat().st_size
 
-    with ThreadPoolExecutor() as pool:
-        total = sum(pool.map(write, jobs))
+    with ThreadPoolExecutor(1 if faces else None) as pool:  # the face pipeline keeps one thread
+        sizes = list(pool.map(write, jobs))
+    total = sum(n for n in sizes if n > 0)
+    rows = [row for row, n in zip(rows, sizes) if n > 0]
     with open(args.out / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "label", "split"])
@@ -82,6 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
     info = {"source": str(args.data), "counts": {s: sum(r[2] == s for r in rows) for s in SPLITS},
             "format": args.format, "size": args.size, "quality": args.quality if args.format != "copy" else None,
             "seed": args.seed, "megabytes": round(total / 2**20, 1),
+            "face_crops": {"crop_margin": faces.pre.crop_margin, "crop_shift_y": faces.pre.crop_shift_y,
+                           "no_face": sizes.count(-1)} if faces else None,
             "command": "python train/pack.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     (args.out / "PACK.json").write_text(json.dumps(info, indent=2))
     print(json.dumps(info))
