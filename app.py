@@ -21,6 +21,8 @@ import numpy as np
 from PIL import Image
 
 from detector.api import Detector, default_model_path
+from detector.checkpoint import read_preprocessing
+from detector.config import Preprocessing
 from detector.errors import DetectorError
 from detector.explain import FUSED, overlay
 from detector.images import load_image
@@ -122,13 +124,9 @@ class ModelStore:
 
 def _bundled_settings() -> tuple[float, float]:
     """Threshold and crop margin of the bundled checkpoint, read from its config.json (no model is loaded)."""
-    import json
-
-    from detector.config import Preprocessing
-
     try:
-        pre = Preprocessing.from_dict(json.loads((default_model_path() / "config.json").read_text())["preprocessing"])
-    except (OSError, ValueError, KeyError, DetectorError):
+        pre = read_preprocessing(default_model_path())
+    except DetectorError:  # no bundled model: the first request says so; the sliders start at the defaults
         pre = Preprocessing()
     return pre.threshold, pre.crop_margin
 

@@ -30,6 +30,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from detector.api import Detector, cpu_has_bf16, default_model_path
+from detector.checkpoint import read_config
 from detector.export import OnnxScorer, export_onnx, quantize_int8
 from detector.fast import FastScorer
 from detector.model import FusionDetector
@@ -329,7 +330,7 @@ def main() -> None:
         if not args.skip_e2e:
             report["default"].update(end_to_end(reps))
             report["default"]["app_cold_start_s"] = cold_start()
-            name = "+".join(json.loads((default_model_path() / "config.json").read_text())["backbones"])
+            name = "+".join(read_config(default_model_path())["backbones"])
             report["default"]["train_images_per_s"] = training_speed(name, d["img_size"])
         report.update({k: v for k, v in report["default"].items() if k in ("image_e2e_ms", "video_32f_s")})
     text = json.dumps(report, indent=2)

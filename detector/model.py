@@ -11,11 +11,9 @@ huggingface_hub's ``PyTorchModelHubMixin``. Loading is strict and never unpickle
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -29,17 +27,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .backbones import BackboneSpec, build_backbone
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, check_state, read_config, resolve_checkpoint, sha256
 from .config import Preprocessing
-from .errors import CheckpointError, ConfigError, OfflineError
+from .errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-CARD_NAME = "README.md"
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
 _CONFIG_KEYS = {"backbones", "pretrained", "freeze_backbones", "hidden", "dropout", "preprocessing"}
 # While a checkpoint is being loaded its weights replace any ImageNet initialisation, so nothing is downloaded.
 _LOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("_LOADING", default=False)
@@ -170,7 +163,7 @@ class FusionDetector(
         weights = save_directory / WEIGHTS_NAME
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         save_file(state, str(weights), metadata={"format": "pt"})
-        config = {**self.config, "weights_sha256": _sha256(weights)}
+        config = {**self.config, "weights_sha256": sha256(weights)}
         extra = getattr(self, "_extra_config", None)
         if extra:
             config.update(extra)
@@ -243,7 +236,7 @@ class FusionDetector(
         weights_path = folder / WEIGHTS_NAME
         expected_sha = config.pop("weights_sha256", None)
         extra = {k: config.pop(k) for k in list(config) if k not in _CONFIG_KEYS}
-        if expected_sha is not None and _sha256(weights_path) != expected_sha:
+        if expected_sha is not None and sha256(weights_path) != expected_sha:
             raise CheckpointError(
                 f"{weights_path} does not match the SHA-256 recorded in its config.json: the file was modified or "
                 "corrupted. Re-download or re-export the checkpoint."
@@ -261,110 +254,8 @@ class FusionDetector(
             raise CheckpointError(
                 f"{weights_path} is not a valid safetensors file (truncated or damaged): {exc}"
             ) from exc
-        _check_state(model, state, weights_path)
+        check_state(model, state, weights_path)
         model.load_state_dict(state, strict=True)
         model.eval()
         model.checkpoint_info = {"source": str(pretrained_model_name_or_path), "folder": str(folder), **extra}
         return model
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _check_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing tensors (e.g. {missing[:3]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[:3]})")
-    if wrong:
-        k = wrong[0]
-        problems.append(f"{len(wrong)} tensors of the wrong shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
-                        f"{tuple(own[k].shape)} expected)")
-    if problems:
-        raise CheckpointError(f"{path} does not match its config.json: " + "; ".join(problems) + ".")
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    """Parse and check a checkpoint's ``config.json``."""
-    path = folder / CONFIG_NAME
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path} is not a readable JSON config: {exc}") from exc
-    if not isinstance(config, dict) or "backbones" not in config:
-        raise CheckpointError(f"{path} is not a deepfake-detector config (no 'backbones' key).")
-    return config
-
-
-def validate_repo_id(repo_id: str, revision: str | None = None) -> None:
-    """Hub ids look like ``owner/name``; anything else (paths, URLs, '..') is refused before any request."""
-    if not _REPO_ID.match(repo_id) or ".." in repo_id:
-        raise CheckpointError(
-            f"{repo_id!r} is neither an existing local checkpoint folder nor a valid Hugging Face repo id "
-            "('owner/name')."
-        )
-    if revision is not None and (not _REVISION.match(revision) or ".." in revision):
-        raise CheckpointError(f"Invalid revision {revision!r}: use a branch, tag or commit hash.")
-
-
-def resolve_checkpoint(
-    name_or_path: str | os.PathLike,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    local_files_only: bool = False,
-    token: str | bool | None = None,
-) -> Path:
-    """Return a local folder holding ``config.json`` and ``model.safetensors`` (downloading from the Hub if needed)."""
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        folder = path
-    elif path.exists():
-        raise CheckpointError(f"{path} is a file; pass the checkpoint folder that holds config.json and "
-                              f"{WEIGHTS_NAME}.")
-    else:
-        repo_id = str(name_or_path)
-        validate_repo_id(repo_id, revision)
-        folder = _download(repo_id, revision, cache_dir, local_files_only, token)
-    if not (folder / WEIGHTS_NAME).is_file():
-        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in _PICKLE_SUFFIXES) if folder.is_dir() else []
-        if pickles:
-            raise CheckpointError(
-                f"{folder} holds only pickle weights ({', '.join(pickles)}), which can execute code when loaded and "
-                f"are refused. Convert them to {WEIGHTS_NAME} (safetensors) with save_pretrained()."
-            )
-        raise CheckpointError(f"{folder} has no {WEIGHTS_NAME}; a checkpoint folder holds {CONFIG_NAME} + "
-                              f"{WEIGHTS_NAME} (+ {CARD_NAME}).")
-    if not (folder / CONFIG_NAME).is_file():
-        raise CheckpointError(f"{folder} has no {CONFIG_NAME}, so the model cannot be rebuilt.")
-    return folder
-
-
-def _download(repo_id: str, revision: str | None, cache_dir: Any, local_files_only: bool, token: Any) -> Path:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
-
-    try:
-        return Path(snapshot_download(
-            repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
-            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
-        ))
-    except RepositoryNotFoundError as exc:
-        raise CheckpointError(f"Hugging Face repo {repo_id!r} was not found (or is private: pass a token).") from exc
-    except LocalEntryNotFoundError as exc:
-        raise OfflineError(
-            f"{repo_id!r} is not a local folder and could not be fetched from the Hugging Face Hub (no network, or "
-            "HF_HUB_OFFLINE=1, and it is not in the local Hub cache). Connect to the internet once, or pass a local "
-            "checkpoint folder."
-        ) from exc
-    except (HfHubHTTPError, OSError) as exc:
-        raise OfflineError(f"Could not download {repo_id!r} from the Hugging Face Hub: {exc}") from exc

@@ -194,3 +194,20 @@ def _copy(src: Path, tmp_path: Path) -> Path:
     for f in src.iterdir():
         (dst / f.name).write_bytes(f.read_bytes())
     return dst
+
+
+def test_read_preprocessing_reads_a_checkpoint_without_its_weights(tmp_path, tiny_checkpoint):
+    import shutil
+
+    from detector.checkpoint import read_preprocessing
+    from detector.errors import CheckpointError
+
+    pre = read_preprocessing(tiny_checkpoint)
+    assert pre.img_size == 64 and pre.uncertain_band is None
+    folder = tmp_path / "bad"
+    shutil.copytree(tiny_checkpoint, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["preprocessing"]["uncertain_band"] = [0.9, 0.95]  # does not hold the threshold 0.5
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="uncertain_band"):
+        read_preprocessing(folder)

@@ -23,7 +23,8 @@ import torch
 from sklearn.metrics import log_loss
 
 from detector.api import Detector
-from detector.model import FusionDetector, read_config
+from detector.checkpoint import read_config
+from detector.model import FusionDetector
 from train.data import discover_many, limit_split, load_split
 
 

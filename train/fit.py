@@ -31,7 +31,8 @@ from tqdm import tqdm
 from detector.api import cpu_has_bf16
 from detector.config import Preprocessing
 from detector.errors import ConfigError
-from detector.model import FusionDetector, read_config, resolve_checkpoint
+from detector.checkpoint import read_config, resolve_checkpoint
+from detector.model import FusionDetector
 from train.data import (ArrayDataset, FaceCropping, discover_many, eval_transform, flip_transform, light_transform,
                         limit_split, load_split, train_transform)
 from train.metrics import binary_metrics
@@ -303,7 +304,7 @@ def push(folder: Path, repo_id: str) -> None:
     """Upload a checkpoint folder; without network this fails with a clear message."""
     from huggingface_hub import HfApi
 
-    from detector.model import validate_repo_id
+    from detector.checkpoint import validate_repo_id
 
     validate_repo_id(repo_id)
     try:

@@ -25,7 +25,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from detector.api import Detector
-from detector.model import CONFIG_NAME, WEIGHTS_NAME, FusionDetector, read_config
+from detector.checkpoint import CONFIG_NAME, WEIGHTS_NAME, read_config
+from detector.model import FusionDetector
 from train.data import discover, discover_many, load_split
 from train.fit import CACHE
 from train.metrics import binary_metrics, markdown_table

@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from detector.checkpoint import read_config
 from train.metrics import markdown_table
 
 DATASETS = {
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["dfdc"],
                    help="what the weights were trained on (the card states each one's terms)")
     args = p.parse_args(argv)
-    config = json.loads((args.model / "config.json").read_text())
+    config = read_config(args.model)
     training = config.get("training", {})
     pre = config["preprocessing"]
     val = training.get("val_metrics", {})
