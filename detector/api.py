@@ -21,7 +21,8 @@ from .errors import CheckpointError, ConfigError, InputError
 from .explain import gradcam_maps
 from .faces import Face, FaceFinder, crop_box, crop_face, resize_square
 from .fast import FastScorer
-from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
+from .images import ImageInput, load_image
+from .limits import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS
 from .model import FusionDetector
 from .results import FaceResult, FrameResult, ImageResult, VideoResult
 from .video import DEFAULT_FRAMES, DEFAULT_MAX_DURATION_S, aggregate, link_tracks, read_frames
@@ -29,7 +30,6 @@ from .video import DEFAULT_FRAMES, DEFAULT_MAX_DURATION_S, aggregate, link_track
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "default"
-DEFAULT_MAX_FACES = 64
 _BATCH = 32
 
 

@@ -13,15 +13,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .limits import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES  # noqa: F401 (IMAGE_SUFFIXES: re-exported)
 from .sniff import kind_of
 
 log = logging.getLogger(__name__)
 
 ImageInput = Union[str, os.PathLike, bytes, np.ndarray, Image.Image]
 
-# A decompression bomb is refused before it is decoded. 50 MP covers every phone camera.
-DEFAULT_MAX_PIXELS = 50_000_000
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
 
 def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

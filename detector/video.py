@@ -17,16 +17,13 @@ import numpy as np
 
 from .errors import InputError
 from .faces import box_iou
+from .limits import (AGGREGATIONS, DEFAULT_FRAMES, DEFAULT_MAX_DURATION_S, MAX_FRAMES,  # noqa: F401 (re-exported)
+                     VIDEO_SUFFIXES)
 from .results import FrameResult, Track
 from .sniff import kind_of
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
-AGGREGATIONS = ("mean", "confident", "max")
-DEFAULT_FRAMES = 32
-MAX_FRAMES = 300
-DEFAULT_MAX_DURATION_S = 3600.0
 _SEEK_GAP = 48  # beyond this many frames between samples, seek instead of grabbing
 
 

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -38,10 +39,14 @@ def test_cli_mixes_images_videos_and_bad_files(inputs, tiny_checkpoint, tmp_path
     assert records["coffee.png"]["label"] == "no face" and records["coffee.png"]["score"] is None
     video = records["clip.mp4"]
     assert video["type"] == "video" and video["frames_sampled"] == 6 and video["tracks"]
-    pngs = sorted(p.name for p in cams.iterdir())
-    assert pngs == ["astronaut photo_face0_fused.png", "astronaut photo_face0_meso4.png",
-                    "astronaut photo_face0_resnet18.png"]
+    photo_cams = sorted(Path(c).name for c in photo["cams"])
+    assert [c.split("_", 1)[1] for c in photo_cams] == ["face0_fused.png", "face0_meso4.png", "face0_resnet18.png"]
+    assert all(c.startswith("astronaut photo-") for c in photo_cams)
+    video_cams = [Path(c) for c in video["cams"]]  # the most suspicious frame of each person
+    assert video_cams and all(c.is_file() and "_person" in c.name for c in video_cams)
+    assert {Path(c).name for c in photo["cams"] + video["cams"]} == {p.name for p in cams.iterdir()}
     assert "could not be analysed" in proc.stderr
+    assert "1 failed" in proc.stderr and "1 no face" in proc.stderr  # the summary line
 
 
 def test_cli_whole_image_and_stdout(inputs, tiny_checkpoint):
@@ -60,3 +65,31 @@ def test_cli_exit_code_2_for_a_missing_model(inputs, tmp_path):
 def test_cli_rejects_bad_frame_counts(inputs, tiny_checkpoint):
     proc = run_cli(inputs / "clip.mp4", "--model", tiny_checkpoint, "--frames", "0")
     assert proc.returncode == 2 and "--frames" in proc.stderr
+
+
+def test_same_named_inputs_keep_separate_cams(tmp_path, astronaut, tiny_checkpoint):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(astronaut).save(tmp_path / sub / "face.jpg")
+    out, cams = tmp_path / "out.jsonl", tmp_path / "cams"
+    proc = run_cli(tmp_path / "a", tmp_path / "b", "--model", tiny_checkpoint, "--json", out, "--cams", cams, "-q")
+    assert proc.returncode == 0, proc.stderr
+    a, b = [json.loads(line)["cams"] for line in out.read_text().splitlines()]
+    assert len(a) == len(b) == 3 and not set(a) & set(b)
+    assert len(list(cams.iterdir())) == 6
+
+
+def test_no_native_log_lines_unless_verbose(inputs, tiny_checkpoint):
+    quiet = run_cli(inputs / "astronaut photo.jpg", "--model", tiny_checkpoint, "-q")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr.strip().splitlines() == ["1 file(s): 1 real"] or quiet.stderr.strip().splitlines() == [
+        "1 file(s): 1 fake"]
+    loud = run_cli(inputs / "astronaut photo.jpg", "--model", tiny_checkpoint, "-q", "--verbose")
+    assert loud.returncode == 0 and len(loud.stderr.splitlines()) > 1  # MediaPipe's own lines
+
+
+def test_help_does_not_load_torch():
+    code = "import sys; from detector.cli import build_parser; build_parser(); import detector; print(sorted(" \
+           "m for m in ('torch', 'cv2', 'mediapipe') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "[]", proc.stderr

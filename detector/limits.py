@@ -1,0 +1,14 @@
+"""Limits and defaults that the command line needs before anything heavy is imported (``--help`` stays instant).
+
+The modules that enforce them (images, video, api) import them from here.
+"""
+
+# A decompression bomb is refused before it is decoded. 50 MP covers every phone camera.
+DEFAULT_MAX_PIXELS = 50_000_000
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+AGGREGATIONS = ("mean", "confident", "max")
+DEFAULT_FRAMES = 32
+MAX_FRAMES = 300
+DEFAULT_MAX_DURATION_S = 3600.0
+DEFAULT_MAX_FACES = 64
