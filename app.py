@@ -172,6 +172,25 @@ def _video_summary(result: VideoResult) -> str:
     return "\n".join(lines)
 
 
+STALE = "*Upload or settings changed: press Analyse for a result.*"
+
+
+def _busy() -> Any:
+    return gr.update(interactive=False)
+
+
+def _ready() -> Any:
+    return gr.update(interactive=True)
+
+
+def _cleared_image() -> tuple[None, list, str, None]:
+    return None, [], STALE, None
+
+
+def _cleared_video() -> tuple[str, None, list, None]:
+    return STALE, None, [], None
+
+
 def build_demo(store: ModelStore | None = None) -> gr.Blocks:
     """The whole UI. Models load lazily on the first request, once."""
     store = store or ModelStore()
@@ -259,7 +278,7 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
                     video_in = gr.Video(label="Video", sources=["upload"])
                     video_btn = gr.Button("Analyse video", variant="primary")
                 with gr.Column():
-                    video_summary = gr.Markdown()
+                    video_summary = gr.Markdown(elem_id="video-summary")
                     video_plot = gr.Plot(label="P(fake) over time")
             video_gallery = gr.Gallery(label="Most suspicious faces", columns=4)
             video_json = gr.JSON(label="Result (JSON)")
@@ -268,10 +287,27 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
                 gr.Examples(videos, inputs=video_in)
         gr.Markdown(DISCLAIMER)
 
-        image_btn.click(analyze_image, [image_in, whole, model, threshold, face_conf, margin],
-                        [image_out, image_gallery, image_summary, image_json], api_name="analyze_image")
-        video_btn.click(analyze_video, [video_in, model, threshold, frames, face_conf, margin, aggregation],
-                        [video_summary, video_plot, video_gallery, video_json], api_name="analyze_video")
+        image_outputs = [image_out, image_gallery, image_summary, image_json]
+        video_outputs = [video_summary, video_plot, video_gallery, video_json]
+
+        # the button is disabled while its run is in flight, and enabled again whether the run worked or not
+        run = (image_btn.click(_busy, None, image_btn, api_name=False)
+               .then(analyze_image, [image_in, whole, model, threshold, face_conf, margin], image_outputs,
+                     api_name="analyze_image"))
+        run.success(_ready, None, image_btn, api_name=False)
+        run.failure(_ready, None, image_btn, api_name=False)
+        run = (video_btn.click(_busy, None, video_btn, api_name=False)
+               .then(analyze_video, [video_in, model, threshold, frames, face_conf, margin, aggregation],
+                     video_outputs, api_name="analyze_video"))
+        run.success(_ready, None, video_btn, api_name=False)
+        run.failure(_ready, None, video_btn, api_name=False)
+        # no stale state: a new upload, another model or a changed setting clears the results it no longer matches
+        image_in.change(_cleared_image, None, image_outputs, api_name=False)
+        video_in.change(_cleared_video, None, video_outputs, api_name=False)
+        for control in (whole, model, threshold, face_conf, margin):
+            control.change(_cleared_image, None, image_outputs, api_name=False)
+        for control in (model, threshold, frames, face_conf, margin, aggregation):
+            control.change(_cleared_video, None, video_outputs, api_name=False)
         show_card.click(store.card, [model], [card], api_name="model_card")
         model.change(store.card, [model], [card], api_name=False)
         model.change(settings_of, [model], [threshold, margin], api_name=False)

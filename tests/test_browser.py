@@ -67,3 +67,20 @@ def test_bad_upload_shows_a_clear_error_in_the_page(browser_page, tmp_path):
     page.get_by_role("button", name="Analyse photo").click()
     page.get_by_text("not an image file").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "app-bad-upload.png"))
+
+
+def test_a_new_upload_clears_the_previous_result(browser_page):
+    page = browser_page
+    page.locator("input[type=file]").first.set_input_files(str(ROOT / "assets" / "examples" / "astronaut.jpg"))
+    page.get_by_role("button", name="Analyse photo").click()
+    summary = page.locator("#image-summary")
+    summary.get_by_text("P(fake)").first.wait_for(timeout=120_000)
+    page.locator("input[type=file]").first.set_input_files(str(ROOT / "assets" / "examples" / "group.jpg"))
+    summary.get_by_text("press Analyse").first.wait_for(timeout=30_000)
+    assert "P(fake)" not in summary.inner_text()
+    assert page.locator("#image-gallery img").count() == 0
+    page.get_by_role("button", name="Analyse photo").click()
+    summary.get_by_text("5 face(s)").first.wait_for(timeout=120_000)
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("button", name="Analyse photo")).to_be_enabled(timeout=30_000)  # again, after the run
