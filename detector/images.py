@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Union
 
@@ -46,7 +49,9 @@ def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as pil:
+            with _pillow_limit(max_pixels):  # only the header is read under the lock
+                opened = Image.open(source)
+            with opened as pil:
                 w, h = pil.size
                 if w * h > max_pixels:
                     raise InputError(
@@ -54,7 +59,8 @@ def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
                     )
                 return _pil_to_rgb(pil, max_pixels)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"{name}: image is too large to decode safely ({exc}).") from exc
+        raise InputError(f"{name}: the image is larger than the limit of {max_pixels:,} pixels; downscale it first "
+                         "(or raise the limit: max_pixels / --max-pixels / DEEPFAKE_MAX_PIXELS).") from exc
     except UnidentifiedImageError as exc:
         if isinstance(source, Path) and kind_of(source) == "video":
             raise InputError(f"{name}: this is a video, not an image; analyse it as a video.") from exc
@@ -63,6 +69,23 @@ def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
         if isinstance(exc, InputError):
             raise
         raise InputError(f"{name}: the image is damaged or truncated and cannot be decoded ({exc}).") from exc
+
+
+_PILLOW_LOCK = threading.Lock()
+
+
+@contextmanager
+def _pillow_limit(max_pixels: int) -> Iterator[None]:
+    """Pillow refuses images over its own limit (89 MP warns, 179 MP fails) when it reads the header, before this
+    module can apply ``max_pixels``; while a header is read, Pillow's limit is the project's, so the project's limit
+    is the one that speaks and ``max_pixels`` can raise it."""
+    with _PILLOW_LOCK:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = int(max_pixels)
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
 
 
 def _pil_to_rgb(pil: Image.Image, max_pixels: int) -> np.ndarray:

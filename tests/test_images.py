@@ -85,3 +85,29 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     bomb.write_bytes(png)
     with pytest.raises(InputError, match="limit|too large"):
         load_image(bomb)
+
+
+def _png_header_only(path, side: int) -> None:
+    """A PNG whose header claims side x side pixels (the data is a stub: it must never be decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+                     + chunk(b"IEND", b""))
+
+
+def test_the_projects_pixel_limit_speaks_before_pillows_and_can_be_raised(tmp_path):
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    _png_header_only(big, 12_000)  # 144 MP: over Pillow's own 89 MP warning level
+    with pytest.raises(InputError, match="limit of 50,000,000 pixels"):
+        load_image(big)
+    # raised above 144 MP, the project's limit lets the header through: the stub data then fails as damaged
+    with pytest.raises(InputError, match="damaged or truncated"):
+        load_image(big, max_pixels=200_000_000)
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's own limit is restored for everyone else
