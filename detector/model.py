@@ -38,6 +38,12 @@ _CONFIG_KEYS = {"backbones", "pretrained", "freeze_backbones", "hidden", "dropou
 _LOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("_LOADING", default=False)
 
 
+def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A checkpoint config as (constructor arguments, extra information such as ``training`` or ``calibration``)."""
+    return ({k: v for k, v in config.items() if k in _CONFIG_KEYS},
+            {k: v for k, v in config.items() if k not in _CONFIG_KEYS})
+
+
 class FusionDetector(
     nn.Module,
     PyTorchModelHubMixin,
@@ -235,7 +241,7 @@ class FusionDetector(
         config = read_config(folder)
         weights_path = folder / WEIGHTS_NAME
         expected_sha = config.pop("weights_sha256", None)
-        extra = {k: config.pop(k) for k in list(config) if k not in _CONFIG_KEYS}
+        config, extra = split_config(config)
         if expected_sha is not None and sha256(weights_path) != expected_sha:
             raise CheckpointError(
                 f"{weights_path} does not match the SHA-256 recorded in its config.json: the file was modified or "

@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from detector.api import cpu_has_bf16
+from detector.api import resolve_precision
 from detector.config import Preprocessing
 from detector.errors import ConfigError
 from detector.checkpoint import read_config, resolve_checkpoint
@@ -120,13 +120,12 @@ def seed_everything(seed: int) -> None:
 
 
 def autocast_for(device: torch.device, precision: str, model: FusionDetector | None = None) -> torch.autocast | None:
-    """fp16 (auto) or bf16 autocast on CUDA; bf16 on CPUs that have it, unless a backbone is slower in bf16."""
-    if device.type == "cuda" and precision in ("auto", "bf16"):
-        return torch.autocast("cuda", dtype=torch.float16 if precision == "auto" else torch.bfloat16)
-    cpu_auto = precision == "auto" and cpu_has_bf16() and (model is None or all(s.cpu_bf16 for s in model.specs))
-    if device.type == "cpu" and (precision == "bf16" or cpu_auto):
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return None
+    """The Detector's precision rule (``resolve_precision``: fp16 on CUDA for auto, bf16 on CPUs that have it unless
+    a backbone is slower in bf16) as an autocast context; None for fp32."""
+    resolved = resolve_precision(precision, device, model)
+    if resolved == "fp32":
+        return None
+    return torch.autocast(device.type, dtype=torch.float16 if resolved == "fp16" else torch.bfloat16)
 
 
 @torch.inference_mode()

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from detector.api import Detector
 from detector.checkpoint import CONFIG_NAME, WEIGHTS_NAME, read_config
-from detector.model import FusionDetector
+from detector.model import FusionDetector, split_config
 from train.data import discover, discover_many, load_split
 from train.fit import CACHE
 from train.metrics import binary_metrics, markdown_table
@@ -92,20 +92,20 @@ def _safetensors_bytes(state: dict[str, torch.Tensor]) -> bytes:
 
 
 def restore(parts: list[Path], into: Path) -> Path:
-    """Join the parts, rebuild the model from its config, load the fp16 weights as fp32, save a normal checkpoint."""
+    """Join the parts, load the fp16 weights as fp32 through the checkpoint loader, save a normal checkpoint."""
     blob = b"".join(p.read_bytes() for p in sorted(parts))
     work = into.with_name(f".{into.name}.restore")
     work.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         tar.extractall(work, filter="data")
     config = read_config(work)
+    config.pop("weights_sha256", None)  # the hash of the fp32 weights before the trip, not of these
+    (work / CONFIG_NAME).write_text(json.dumps(config))
     state = {k: v.float() if v.is_floating_point() else v for k, v in
              load_file(str(work / "model.fp16.safetensors")).items()}
     save_file(state, str(work / WEIGHTS_NAME))
-    config.pop("weights_sha256", None)
-    extra = {k: config.pop(k) for k in list(config) if k not in FusionDetector(**_probe(config)).config}
-    model = FusionDetector(**config)
-    model.load_state_dict(state, strict=True)
+    model = FusionDetector.from_pretrained(work)  # the loader's strict checks, no ImageNet initialisation
+    _, extra = split_config(config)
     extra["weights_via"] = "fp16 (the lent machine returns 8 files of 16 MiB at most); fp32 here"
     card = (work / "README.md").read_text() if (work / "README.md").is_file() else ""
     body = card.split("## Training", 1)[1] if "## Training" in card else ""
@@ -114,12 +114,6 @@ def restore(parts: list[Path], into: Path) -> Path:
         file.unlink()
     work.rmdir()
     return into
-
-
-def _probe(config: dict) -> dict:
-    """The constructor arguments of a config (the rest is extra information such as ``training``)."""
-    keys = ("backbones", "pretrained", "freeze_backbones", "hidden", "dropout", "preprocessing")
-    return {k: config[k] for k in keys if k in config} | {"pretrained": False}
 
 
 def main(argv: list[str] | None = None) -> None:
