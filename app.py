@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
 import io
 import logging
 import os
@@ -28,7 +30,8 @@ from detector.explain import FUSED, overlay
 from detector.images import load_image
 from detector.render import draw_faces, timeline_figure
 from detector.results import ImageResult, VideoResult
-from detector.video import DEFAULT_FRAMES, MAX_FRAMES
+from detector.sniff import kind_of
+from detector.video import MAX_FRAMES
 
 log = logging.getLogger("app")
 
@@ -42,7 +45,31 @@ LIMITS = {  # documented in the README, "Limits"
     "max_faces": int(os.environ.get("DEEPFAKE_MAX_FACES", "64")),
     "max_duration_s": float(os.environ.get("DEEPFAKE_MAX_DURATION_S", "600")),
 }
-TOP_FRAMES = 4
+# (file, short label, caption): made by assets/make_examples.py from a public-domain photo inside scikit-image
+EXAMPLE_PHOTOS = [
+    (EXAMPLES / "astronaut.jpg", "Real photo (expected: real)",
+     "NASA portrait of Eileen Collins (public domain, from scikit-image)."),
+    (EXAMPLES / "astronaut-blended.jpg", "Fake made here (expected: fake)",
+     "The same photo with its face blended with a colour- and shape-shifted copy of itself by this project's own "
+     "code (self-blending, `train/sbi.py`). A kind of edit the bundled model was not trained on: see its scope."),
+]
+EXAMPLE_VIDEOS = [
+    (EXAMPLES / "clip.webm", "Real clip (expected: real)",
+     "3 s made from the real portrait moving across a plain background."),
+]
+
+
+def _examples(entries: list[tuple[Path, str, str]], component: Any, fn: Any, outputs: list) -> None:
+    """Captioned examples that run when clicked (the files assets/make_examples.py made; absent ones are left out)."""
+    entries = [e for e in entries if e[0].is_file()]
+    if not entries:
+        return
+    gr.Examples([[str(path)] for path, _, _ in entries], inputs=[component], example_labels=[e[1] for e in entries],
+                label="Examples (click to run)", fn=fn, run_on_click=True, cache_examples=False, outputs=outputs,
+                api_name=False)
+    gr.Markdown("\n".join(f"- **{label}**: {caption}" for _, label, caption in entries),
+                elem_classes=["example-captions"])
+
 
 DISCLAIMER = """**What a score means.** P(fake) is the model's estimate that a face was manipulated, learned from the
 deepfakes it was trained on (the model card lists them and what it was measured on). It is evidence, not proof: a
@@ -109,7 +136,7 @@ class ModelStore:
                 try:
                     self._models[key] = Detector.from_pretrained(None if key == BUNDLED else key, **LIMITS)
                 except DetectorError as exc:
-                    raise gr.Error(f"Cannot load model {key!r}: {exc}") from exc
+                    raise type(exc)(f"Cannot load model {key!r}: {exc}") from exc
             return self._models[key]
 
     def card(self, name: str | None) -> str:
@@ -122,13 +149,13 @@ class ModelStore:
         return f"**{detector.name}** (no model card)"
 
 
-def _bundled_settings() -> tuple[float, float]:
-    """Threshold and crop margin of the bundled checkpoint, read from its config.json (no model is loaded)."""
+def _bundled_settings() -> tuple[float, float, int]:
+    """Threshold, crop margin and video frames of the bundled checkpoint, from its config.json (no model loaded)."""
     try:
         pre = read_preprocessing(default_model_path())
     except DetectorError:  # no bundled model: the first request says so; the sliders start at the defaults
         pre = Preprocessing()
-    return pre.threshold, pre.crop_margin
+    return pre.threshold, pre.crop_margin, pre.video_frames
 
 
 def _model_choices() -> list[str]:
@@ -137,42 +164,195 @@ def _model_choices() -> list[str]:
     return [BUNDLED] + [c for c in local if Path(c) != default_model_path()]
 
 
-def _face_gallery(result: ImageResult, files: OutputFiles) -> list[tuple[str, str]]:
-    items = []
-    for i, face in enumerate(result.faces):
-        if face.crop is None:
-            continue
-        items.append((files.save(face.crop), f"face #{i + 1}: P(fake) {face.score:.3f} -> {face.label}"))
-        for name, heatmap in sorted((face.heatmaps or {}).items(), key=lambda kv: (kv[0] == FUSED, kv[0])):
-            items.append((files.save(overlay(face.crop, heatmap)), f"face #{i + 1}: Grad-CAM {name}"))
-    return items
+VERDICTS = {"fake": ("Likely fake", "fake"), "uncertain": ("Uncertain", "uncertain"), "real": ("Likely real", "real"),
+            "no face": ("No face found", "none")}
+JET = "#00008f, #0000ff, #00ffff, #ffff00, #ff0000, #800000"  # Grad-CAM overlays use the jet colour map
+CSS = """
+.badge {display: inline-block; padding: 0.25em 0.8em; border-radius: 999px; font-weight: 700; color: #fff;
+        line-height: 1.4; white-space: nowrap}
+.badge.big {font-size: 1.6em}
+.badge-fake {background: #dc2626} .badge-real {background: #15803d} .badge-uncertain {background: #a16207}
+.badge-none {background: #4b5563}
+.verdict-box {display: flex; flex-direction: column; gap: 0.4em; padding: 0.6em 0.2em}
+.verdict-box p {margin: 0}
+.verdict-box .badge {align-self: flex-start}
+.example-captions {font-size: 0.88em}
+.scope {font-size: 0.92em; border-left: 4px solid #9ca3af; padding-left: 0.6em}
+.hint {color: #6b7280}
+.input-error {border: 2px solid #dc2626; border-radius: 8px; padding: 0.6em; background: #fef2f2; color: #7f1d1d}
+.cards {display: flex; flex-direction: column; gap: 0.8em}
+.card {border: 1px solid #d1d5db; border-radius: 10px; padding: 0.6em; max-width: 100%; box-sizing: border-box}
+.card-head {display: flex; flex-wrap: wrap; align-items: center; gap: 0.6em; margin-bottom: 0.4em}
+.card-imgs {display: grid; grid-template-columns: repeat(auto-fill, minmax(96px, 1fr)); gap: 6px}
+.card-imgs figure {margin: 0; min-width: 0}
+.card-imgs img, .thumb {width: 100%; height: auto; border-radius: 6px; display: block}
+.card-imgs figcaption {font-size: 0.8em; overflow-wrap: anywhere}
+.person {display: grid; grid-template-columns: 96px 1fr; gap: 0.6em; align-items: start}
+.person .card-imgs {grid-column: 1 / -1}
+.legend {display: flex; flex-wrap: wrap; align-items: center; gap: 0.5em; font-size: 0.9em; margin: 0.4em 0}
+.ramp {display: inline-block; width: 140px; height: 12px; border-radius: 3px;
+       background: linear-gradient(to right, JET)}
+#model-card table {display: block; overflow-x: auto; max-width: 100%}
+.gradio-container {max-width: 100vw !important}
+""".replace("JET", JET)
 
 
-def _image_summary(result: ImageResult) -> str:
+def badge(label: str, score: float | None, big: bool = False) -> str:
+    """Likely real / Uncertain / Likely fake, with the probability as a whole percentage."""
+    words, cls = VERDICTS.get(label, (label, "none"))
+    pct = "" if score is None else f" · {score * 100:.0f}%"
+    return f'<span class="badge badge-{cls}{" big" if big else ""}">{html.escape(words)}{pct}</span>'
+
+
+def _band_text(threshold: float, band: list[float] | None) -> str:
+    text = f"“Likely fake” from {threshold * 100:.0f}%"
+    if band:
+        text += f"; “Uncertain” from {band[0] * 100:.0f}% to {band[1] * 100:.0f}%"
+    return text + "."
+
+
+def _scope_html(scope: str | None) -> str:
+    scope = scope or "This model's card does not say what it covers; read it in the Model tab before trusting a score."
+    return (f'<p class="scope"><b>Scope:</b> {html.escape(scope)} <br><i>A score is evidence, not proof: never use it '
+            "alone to accuse anyone. Full text below and in the Model tab.</i></p>")
+
+
+def _data_uri(rgb: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "WEBP", quality=88)
+    return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figure(rgb: np.ndarray, caption: str) -> str:
+    caption = html.escape(caption)
+    return f'<figure><img src="{_data_uri(rgb)}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+
+
+def _legend() -> str:
+    return ('<div class="legend"><b>Heatmap colours</b> (Grad-CAM): <span>little influence</span>'
+            '<span class="ramp"></span><span>most influence on the fake score</span></div>')
+
+
+def _cam_figures(crop: np.ndarray, heatmaps: dict[str, np.ndarray], prefix: str) -> str:
+    ordered = sorted(heatmaps.items(), key=lambda kv: (kv[0] == FUSED, kv[0]))
+    return "".join(_figure(overlay(crop, m), f"{prefix}{'all networks (fused)' if name == FUSED else name}")
+                   for name, m in ordered)
+
+
+def image_verdict(result: ImageResult, scope: str | None) -> str:
     if not result.faces:
-        return f"### No face found\n{result.message}"
-    lines = [f"### {result.label.upper()} — most suspicious face P(fake) = {result.score:.3f}",
-             f"{len(result.faces)} face(s), threshold {result.threshold:.2f}, model `{result.model}`", ""]
-    lines += [f"- face #{i + 1}: **{f.label}** (P(fake) {f.score:.3f})" for i, f in enumerate(result.faces)]
-    if result.message:
-        lines.append(f"\n{result.message}")
-    return "\n".join(lines)
+        return (f'<div class="verdict-box" id="verdict">{badge("no face", None, big=True)}'
+                f"<p>{html.escape(result.message)}</p>{_scope_html(scope)}</div>")
+    top = max(range(len(result.faces)), key=lambda i: result.faces[i].score)
+    n = len(result.faces)
+    which = "The face" if n == 1 else f"Face {top + 1} of {n} is the most suspicious:"
+    detail = (f"{which} the model's estimate that it is fake is {result.score * 100:.0f}%. "
+              + _band_text(result.threshold, result.uncertain_band))
+    note = f"<p>{html.escape(result.message)}</p>" if result.message else ""
+    return (f'<div class="verdict-box" id="verdict">{badge(result.label, result.score, big=True)}'
+            f"<p>{html.escape(detail)}</p>{note}{_scope_html(scope)}</div>")
 
 
-def _video_summary(result: VideoResult) -> str:
-    head = (f"### {result.label.upper()}" + (f" — P(fake) = {result.score:.3f}" if result.score is not None else ""))
-    lines = [head, f"{len(result.frames)} frames sampled of {result.duration_s:.1f} s, {len(result.tracks)} "
-             f"person(s), aggregation `{result.aggregation}`, threshold {result.threshold:.2f}", ""]
-    lines += [f"- person {t.id + 1}: **{t.label}** (P(fake) {t.score:.3f}, seen in {len(t.scores)} frames)"
-              for t in result.tracks]
-    if result.frames_without_face:
-        lines.append(f"\nNo face in {len(result.frames_without_face)} sampled frame(s).")
-    if result.message:
-        lines.append(f"\n{result.message}")
-    return "\n".join(lines)
+def face_cards(result: ImageResult) -> str:
+    """One card per face, numbered as the boxes are: the crop, one heatmap per network and the fused one."""
+    if not result.faces:
+        return ""
+    cards = []
+    for i, face in enumerate(result.faces, start=1):
+        figures = _figure(face.crop, f"face {i}") if face.crop is not None else ""
+        if face.crop is not None and face.heatmaps:
+            figures += _cam_figures(face.crop, face.heatmaps, "")
+        cards.append(f'<div class="card face-card"><div class="card-head"><b>Face {i}</b>'
+                     f"{badge(face.label, face.score)}</div><div class=\"card-imgs\">{figures}</div></div>")
+    return f'{_legend()}<div class="cards">{"".join(cards)}</div>'
 
 
-STALE = "*Upload or settings changed: press Analyse for a result.*"
+def video_verdict(result: VideoResult, scope: str | None) -> str:
+    seen = (f"{len(result.frames)} frames sampled from {result.duration_s:.1f} s; "
+            f"{len(result.tracks)} person(s) seen.")
+    if result.score is None or result.top_track is None:
+        return (f'<div class="verdict-box" id="verdict">{badge("no face", None, big=True)}'
+                f"<p>{html.escape(seen + ' ' + result.message)}</p>{_scope_html(scope)}</div>")
+    track = next(t for t in result.tracks if t.id == result.top_track)
+    detail = (f"Person {track.id + 1} is the most suspicious: the {result.aggregation} of their {len(track.scores)} "
+              f"frames is {track.score * 100:.0f}% (highest single frame {max(track.scores) * 100:.0f}%). {seen} "
+              + _band_text(result.threshold, result.uncertain_band))
+    note = f"<p>{html.escape(result.message)}</p>" if result.message else ""
+    return (f'<div class="verdict-box" id="verdict">{badge(result.label, result.score, big=True)}'
+            f"<p>{html.escape(detail)}</p>{note}{_scope_html(scope)}</div>")
+
+
+def person_cards(result: VideoResult, evidence: dict[int, list[tuple[Any, Any, dict]]]) -> str:
+    """One row per person: thumbnail (their most suspicious frame), badge, score, and that frame's heatmaps."""
+    if not result.tracks:
+        return ""
+    rows = []
+    for track in sorted(result.tracks, key=lambda t: -t.score):
+        items = evidence.get(track.id, [])
+        thumb = (f'<img class="thumb" src="{_data_uri(items[0][0].crop)}" alt="person {track.id + 1}">'
+                 if items and items[0][0].crop is not None else "")
+        figures = "".join(
+            _figure(face.crop, f"person {track.id + 1}, t={frame.time_s:.1f}s, {face.score * 100:.0f}%")
+            + (_cam_figures(face.crop, maps, f"person {track.id + 1}: ") if maps else "")
+            for face, frame, maps in items if face.crop is not None)
+        rows.append(f'<div class="card person">{thumb}<div><div class="card-head"><b>Person {track.id + 1}</b>'
+                    f"{badge(track.label, track.score)}</div><p>{result.aggregation} of {len(track.scores)} frames; "
+                    f"highest frame {max(track.scores) * 100:.0f}%</p></div>"
+                    f'<div class="card-imgs">{figures}</div></div>')
+    return f'{_legend()}<div class="cards">{"".join(rows)}</div>'
+
+
+def _suspicious_frames(result: VideoResult, per_person: int = 2) -> dict[int, list[tuple[Any, Any]]]:
+    """Each person's most suspicious sampled faces (with their frames), highest score first."""
+    where = {(fr.index, tuple(f.box)): (f, fr) for fr in result.frames for f in fr.faces}
+    chosen = {}
+    for track in result.tracks:
+        pairs = [where[k] for k in zip(track.frame_indices, map(tuple, track.boxes)) if k in where]
+        chosen[track.id] = sorted(pairs, key=lambda p: -p[0].score)[:per_person]
+    return chosen
+
+
+HINT_IMAGE = ('<p class="hint" id="verdict-hint">Upload a photo (or click an example) and press '
+              '<b>Analyse photo</b>.</p>')
+HINT_VIDEO = ('<p class="hint" id="verdict-hint">Upload a video (or click the example) and press '
+              '<b>Analyse video</b>.</p>')
+STALE = '<p class="hint" id="verdict-hint">Upload or settings changed: press <b>Analyse</b> for a result.</p>'
+SCROLL_TO_VERDICT = "() => { document.querySelector('#{id} .verdict-box')?.scrollIntoView({block: 'nearest'}); }"
+
+
+def _error_box(message: str) -> str:
+    return f'<div class="input-error" role="alert">{html.escape(message)}</div>'
+
+
+def error_controls(data: dict | None) -> tuple[Any, Any]:
+    """The error (or no-face) note beside the input, and the whole-image run it offers when no face was found."""
+    data = data or {}
+    message, no_face = data.get("error"), data.get("label") == "no face" and not data.get("whole_image")
+    if no_face:
+        message = (data.get("message") or "No face was found.") + " If the photo is already a face crop, analyse it " \
+            "as one face:"
+    if not message:
+        return gr.update(value="", visible=False), gr.update(visible=False)
+    return gr.update(value=_error_box(message), visible=True), gr.update(visible=no_face)
+
+
+def video_error_controls(data: dict | None) -> Any:
+    return error_controls(data)[0]
+
+
+def _failure(exc: Exception, path: str | None, wrong_kind: str) -> dict:
+    """An error as a result the page shows beside the input, where it stays (the toast of gr.Error would vanish)."""
+    other = {"video": "Video", "image": "Photo"}[wrong_kind]
+    hint = f" Use the button below to open the {other} tab." if path and kind_of(Path(path)) == wrong_kind else ""
+    return {"error": str(exc) + hint, "error_kind": "other tab" if hint else "input"}
+
+
+def _cleared_image() -> tuple:
+    return (STALE, None, "", None, *error_controls(None))
+
+
+def _cleared_video() -> tuple:
+    return (STALE, None, "", None, video_error_controls(None))
 
 
 def _busy() -> Any:
@@ -183,134 +363,169 @@ def _ready() -> Any:
     return gr.update(interactive=True)
 
 
-def _cleared_image() -> tuple[None, list, str, None]:
-    return None, [], STALE, None
-
-
-def _cleared_video() -> tuple[str, None, list, None]:
-    return STALE, None, [], None
+def _result_tab(kind: str, hint: str, side: Any, build_inputs: Any) -> tuple[list, tuple]:
+    """One tab's layout: the verdict on top (first screen, on a phone too), the input column beside the picture of
+    the result, then the cards and the JSON. Returns the outputs ``[verdict, side, cards, json]`` and the inputs."""
+    verdict = gr.HTML(hint, elem_id=f"{kind}-verdict")
+    cards = gr.HTML(elem_id=f"{kind}-cards", render=False)
+    data = gr.JSON(label="Result (JSON)", render=False)
+    outputs = [verdict, side, cards, data]
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=300):
+            inputs = build_inputs(outputs)
+        with gr.Column(min_width=300):
+            side.render()
+    cards.render()
+    with gr.Accordion("Result as JSON", open=False):
+        data.render()
+    return outputs, inputs
 
 
 def build_demo(store: ModelStore | None = None) -> gr.Blocks:
     """The whole UI. Models load lazily on the first request, once."""
     store = store or ModelStore()
-    files = OutputFiles()
 
-    def analyze_image(image: str | None, whole_image: bool, model: str, threshold: float, face_conf: float,
-                      margin: float) -> tuple[Any, list, str, dict]:
+    def analyze_image(image: str | None, whole_image: bool = False, model: str = BUNDLED,
+                      threshold: float | None = None, face_conf: float = 0.5, margin: float | None = None
+                      ) -> tuple[str, Any, str, dict]:
         if not image:
-            raise gr.Error("Upload a photo first.")
-        files.sweep()
-        detector = store.get(model)
+            return HINT_IMAGE, None, "", {"error": "Upload a photo first.", "error_kind": "input"}
         try:
+            detector = store.get(model)
             rgb = load_image(image, detector.max_pixels)
             result = detector.analyze_image(rgb, explain=True, whole_image=whole_image, threshold=threshold,
                                             min_face_confidence=face_conf, crop_margin=margin)
         except DetectorError as exc:
-            raise gr.Error(str(exc)) from exc
-        return (files.save(draw_faces(rgb, result)), _face_gallery(result, files), _image_summary(result),
+            return HINT_IMAGE, None, "", _failure(exc, image, "video")
+        files.sweep()
+        return (image_verdict(result, detector.scope), files.save(draw_faces(rgb, result)), face_cards(result),
                 result.to_dict())
 
-    def analyze_video(video: str | None, model: str, threshold: float, frames: int, face_conf: float,
-                      margin: float, aggregation: str, progress: gr.Progress = gr.Progress()
-                      ) -> tuple[str, Any, list, dict]:
+    def analyze_video(video: str | None, model: str = BUNDLED, threshold: float | None = None,
+                      frames: int | None = None, face_conf: float = 0.5, margin: float | None = None,
+                      aggregation: str = "mean", progress: gr.Progress = gr.Progress()) -> tuple[str, Any, str, dict]:
         if not video:
-            raise gr.Error("Upload a video first.")
-        files.sweep()
-        detector = store.get(model)
+            return HINT_VIDEO, None, "", {"error": "Upload a video first.", "error_kind": "input"}
         try:
+            detector = store.get(model)
             result = detector.analyze_video(
-                video, frames=int(frames), aggregation=aggregation, threshold=threshold, keep_crops=True,
-                min_face_confidence=face_conf, crop_margin=margin,
-                progress=lambda done, total: progress(done / max(total, 1), desc="sampling frames"))
+                video, frames=None if frames is None else int(frames), aggregation=aggregation, threshold=threshold,
+                keep_crops=True, min_face_confidence=face_conf, crop_margin=margin,
+                progress=lambda done, total: progress(0.8 * done / max(total, 1), desc="sampling frames"))
         except DetectorError as exc:
-            raise gr.Error(str(exc)) from exc
-        gallery = []
-        faces = sorted(((f, fr) for fr in result.frames for f in fr.faces), key=lambda p: -p[0].score)[:TOP_FRAMES]
-        if faces:
-            crops = np.stack([f.crop for f, _ in faces])
-            for (face, frame), maps in zip(faces, detector.explain_crops(crops)):
-                caption = f"t={frame.time_s:.1f}s P(fake) {face.score:.3f}"
-                gallery += [(files.save(face.crop), caption),
-                            (files.save(overlay(face.crop, maps[FUSED])), f"{caption} Grad-CAM fused")]
-        data = result.to_dict()
-        return _video_summary(result), timeline_figure(result), gallery, data
+            return HINT_VIDEO, None, "", _failure(exc, video, "image")
+        chosen = _suspicious_frames(result)
+        faces = [(f, fr) for items in chosen.values() for f, fr in items]
+        maps: list[dict] = []
+        for k in range(len(faces)):  # heatmaps face by face, so the progress bar covers this stage too
+            progress(0.8 + 0.2 * k / len(faces), desc=f"heatmaps {k + 1}/{len(faces)}")
+            maps += detector.explain_crops(faces[k][0].crop[None])
+        lookup = {id(f): m for (f, _), m in zip(faces, maps)}
+        evidence = {pid: [(f, fr, lookup.get(id(f), {})) for f, fr in items] for pid, items in chosen.items()}
+        return (video_verdict(result, detector.scope), timeline_figure(result), person_cards(result, evidence),
+                result.to_dict())
 
-    def settings_of(model_name: str) -> tuple[Any, Any]:
-        """A model change brings that checkpoint's own threshold and crop margin into the settings."""
-        pre = store.get(model_name).pre
-        return gr.update(value=pre.threshold), gr.update(value=pre.crop_margin)
+    def example_photo(image: str) -> tuple[str, Any, str, dict]:
+        """A clicked example runs with the bundled model's own settings."""
+        return analyze_image(image)
 
-    default_threshold, default_margin = _bundled_settings()
+    def example_clip(video: str, progress: gr.Progress = gr.Progress()) -> tuple[str, Any, str, dict]:
+        return analyze_video(video, progress=progress)
+
+    def settings_of(model_name: str) -> tuple[Any, Any, Any]:
+        """A model change brings that checkpoint's own threshold, crop margin and video frames into the settings."""
+        try:
+            pre = store.get(model_name).pre
+        except DetectorError:
+            return gr.update(), gr.update(), gr.update()
+        return gr.update(value=pre.threshold), gr.update(value=pre.crop_margin), gr.update(value=pre.video_frames)
+
+    def card_of(model_name: str) -> str:
+        try:
+            return store.card(model_name)
+        except DetectorError as exc:
+            return f"**Cannot load model:** {exc}"
+
+    def photo_inputs(outputs: list) -> tuple:
+        image_in = UploadedImage(type="filepath", label="Photo", height=320, sources=["upload", "webcam", "clipboard"])
+        image_btn = gr.Button("Analyse photo", variant="primary")
+        image_error = gr.HTML(visible=False, elem_id="image-error")
+        whole_btn = gr.Button("Analyse the whole image as one face", visible=False)
+        to_video_btn = gr.Button("Have a video? Open the Video tab", size="sm", variant="secondary")
+        whole = gr.Checkbox(False, label="Whole image is one face (already-cropped faces)")
+        _examples(EXAMPLE_PHOTOS, image_in, example_photo, outputs)
+        return image_in, image_btn, image_error, whole_btn, to_video_btn, whole
+
+    def video_inputs(outputs: list) -> tuple:
+        video_in = gr.Video(label="Video", sources=["upload"], height=320)
+        video_btn = gr.Button("Analyse video", variant="primary")
+        video_error = gr.HTML(visible=False, elem_id="video-error")
+        to_photo_btn = gr.Button("Have a photo? Open the Photo tab", size="sm", variant="secondary")
+        _examples(EXAMPLE_VIDEOS, video_in, example_clip, outputs)
+        return video_in, video_btn, video_error, to_photo_btn
+
+    files = OutputFiles()
+    default_threshold, default_margin, default_frames = _bundled_settings()
     with gr.Blocks(title="Deepfake detector", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown("# Deepfake detector\nEvery face is found, scored real/fake by a feature-level fusion of CNNs, "
-                    "and Grad-CAM heatmaps show what each network looked at.")
-        with gr.Row():
-            model = gr.Dropdown(_model_choices(), value=BUNDLED, label="Model (or a checkpoint folder / Hub repo id)",
-                                allow_custom_value=True, scale=3)
-            show_card = gr.Button("Show model card", scale=1)
-        card = gr.Markdown()
-        with gr.Accordion("Settings", open=False):
-            threshold = gr.Slider(0.01, 0.99, value=default_threshold, step=0.01,
-                                  label="Decision threshold (P(fake) >= is fake; the model's own by default)")
-            frames = gr.Slider(1, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Video frames to sample")
-            face_conf = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="Face detector confidence")
-            margin = gr.Slider(0.8, 2.5, value=default_margin, step=0.05,
-                               label="Crop margin (x face box; the model's training crops by default)")
-            aggregation = gr.Radio(["mean", "confident", "max"], value="mean", label="Video: per-person aggregation")
-        with gr.Tab("Photo"):
-            with gr.Row():
-                with gr.Column():
-                    image_in = UploadedImage(type="filepath", label="Photo", sources=["upload", "webcam", "clipboard"])
-                    whole = gr.Checkbox(False, label="Analyse the whole image as one face (pre-cropped faces)")
-                    image_btn = gr.Button("Analyse photo", variant="primary")
-                with gr.Column():
-                    image_out = gr.Image(label="Faces", type="filepath", elem_id="faces-image")
-                    image_summary = gr.Markdown(elem_id="image-summary")
-            image_gallery = gr.Gallery(label="Faces and Grad-CAM per network", columns=4, elem_id="image-gallery")
-            image_json = gr.JSON(label="Result (JSON)")
-            examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg")) if EXAMPLES.is_dir() else []
-            if examples:
-                gr.Examples(examples, inputs=image_in)
-        with gr.Tab("Video"):
-            with gr.Row():
-                with gr.Column():
-                    video_in = gr.Video(label="Video", sources=["upload"])
-                    video_btn = gr.Button("Analyse video", variant="primary")
-                with gr.Column():
-                    video_summary = gr.Markdown(elem_id="video-summary")
-                    video_plot = gr.Plot(label="P(fake) over time")
-            video_gallery = gr.Gallery(label="Most suspicious faces", columns=4)
-            video_json = gr.JSON(label="Result (JSON)")
-            videos = sorted(str(p) for p in EXAMPLES.glob("*.webm")) if EXAMPLES.is_dir() else []
-            if videos:
-                gr.Examples(videos, inputs=video_in)
+        gr.Markdown("# Deepfake detector\nEvery face is found, scored real/fake by a fusion of CNNs, and heatmaps "
+                    "show what each network looked at.")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Photo", id="photo"):
+                image_outputs, (image_in, image_btn, image_error, whole_btn, to_video_btn, whole) = _result_tab(
+                    "image", HINT_IMAGE, gr.Image(label="Faces found (numbered as the cards below)", type="filepath",
+                                                  elem_id="faces-image", render=False), photo_inputs)
+            with gr.Tab("Video", id="video"):
+                video_outputs, (video_in, video_btn, video_error, to_photo_btn) = _result_tab(
+                    "video", HINT_VIDEO, gr.Plot(label="Fake score over time, per person", render=False), video_inputs)
+            with gr.Tab("Model and settings", id="model"):
+                model = gr.Dropdown(_model_choices(), value=BUNDLED, allow_custom_value=True,
+                                    label="Model (or a checkpoint folder / Hub repo id)")
+                with gr.Accordion("Settings (the model's own values by default)", open=True):
+                    threshold = gr.Slider(0.01, 0.99, value=default_threshold, step=0.01,
+                                          label="Decision threshold: a fake score at or above it is 'fake'")
+                    frames = gr.Slider(1, MAX_FRAMES, value=default_frames, step=1,
+                                       label="Video frames to sample (the model's own number by default)")
+                    face_conf = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="Face detector confidence")
+                    margin = gr.Slider(0.8, 2.5, value=default_margin, step=0.05,
+                                       label="Crop margin (x face box; the model's training crops by default)")
+                    aggregation = gr.Radio(["mean", "confident", "max"], value="mean",
+                                           label="Video: per-person aggregation")
+                card = gr.Markdown(elem_id="model-card")
         gr.Markdown(DISCLAIMER)
 
-        image_outputs = [image_out, image_gallery, image_summary, image_json]
-        video_outputs = [video_summary, video_plot, video_gallery, video_json]
+        image_controls = [image_error, whole_btn]
+        video_controls = [video_error]
+        image_inputs = [image_in, whole, model, threshold, face_conf, margin]
+        video_inputs = [video_in, model, threshold, frames, face_conf, margin, aggregation]
 
-        # the button is disabled while its run is in flight, and enabled again whether the run worked or not
-        run = (image_btn.click(_busy, None, image_btn, api_name=False)
-               .then(analyze_image, [image_in, whole, model, threshold, face_conf, margin], image_outputs,
-                     api_name="analyze_image"))
-        run.success(_ready, None, image_btn, api_name=False)
-        run.failure(_ready, None, image_btn, api_name=False)
-        run = (video_btn.click(_busy, None, video_btn, api_name=False)
-               .then(analyze_video, [video_in, model, threshold, frames, face_conf, margin, aggregation],
-                     video_outputs, api_name="analyze_video"))
-        run.success(_ready, None, video_btn, api_name=False)
-        run.failure(_ready, None, video_btn, api_name=False)
-        # no stale state: a new upload, another model or a changed setting clears the results it no longer matches
-        image_in.change(_cleared_image, None, image_outputs, api_name=False)
-        video_in.change(_cleared_video, None, video_outputs, api_name=False)
-        for control in (whole, model, threshold, face_conf, margin):
-            control.change(_cleared_image, None, image_outputs, api_name=False)
-        for control in (model, threshold, frames, face_conf, margin, aggregation):
-            control.change(_cleared_video, None, video_outputs, api_name=False)
-        show_card.click(store.card, [model], [card], api_name="model_card")
-        model.change(store.card, [model], [card], api_name=False)
-        model.change(settings_of, [model], [threshold, margin], api_name=False)
+        def wire(button: gr.Button, fn: Any, inputs: list, outputs: list, controls: list, verdict_id: str,
+                 api_name: Any, trigger: Any = None) -> None:
+            """Disable the button while the run is in flight, show errors beside the input, scroll to the verdict."""
+            run = (trigger or button.click)(_busy, None, button, api_name=False).then(fn, inputs, outputs,
+                                                                                     api_name=api_name)
+            show = error_controls if len(controls) == 2 else video_error_controls
+            run.then(show, [outputs[-1]], controls, api_name=False).then(
+                _ready, None, button, api_name=False).then(None, js=SCROLL_TO_VERDICT.replace("{id}", verdict_id))
+
+        wire(image_btn, analyze_image, image_inputs, image_outputs, image_controls, "image-verdict", "analyze_image")
+        wire(video_btn, analyze_video, video_inputs, video_outputs, video_controls, "video-verdict", "analyze_video")
+        # one click out of a dead end: the whole image as one face, or the other tab (the browser refuses a video in
+        # the photo input and a photo in the video input before the server sees it)
+        wire(image_btn, analyze_image, image_inputs, image_outputs, image_controls, "image-verdict", False,
+             trigger=whole_btn.click(lambda: True, None, whole, api_name=False).then)
+        to_video_btn.click(lambda: gr.Tabs(selected="video"), None, tabs, api_name=False)
+        to_photo_btn.click(lambda: gr.Tabs(selected="photo"), None, tabs, api_name=False)
+        # no stale state: a new upload, another model or a setting a person changes clears the results
+        for event in (image_in.upload, image_in.clear, whole.input, threshold.input, face_conf.input, margin.input):
+            event(_cleared_image, None, image_outputs + image_controls, api_name=False)
+        for event in (video_in.upload, video_in.clear, threshold.input, frames.input, face_conf.input, margin.input,
+                      aggregation.input):
+            event(_cleared_video, None, video_outputs + video_controls, api_name=False)
+        model.change(_cleared_image, None, image_outputs + image_controls, api_name=False)
+        model.change(_cleared_video, None, video_outputs + video_controls, api_name=False)
+        model.change(card_of, [model], [card], api_name="model_card")
+        model.change(settings_of, [model], [threshold, margin, frames], api_name=False)
+        demo.load(card_of, [model], [card], api_name=False)
     return demo
 
 
@@ -321,7 +536,7 @@ def main() -> None:
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         max_file_size=MAX_UPLOAD,
-        footer_links=["api"],
+        footer_links=["api"], css=CSS,
     )
 
 

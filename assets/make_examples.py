@@ -3,6 +3,8 @@
     python assets/make_examples.py
 
 - astronaut.jpg: NASA portrait of Eileen Collins (public domain), as in skimage.data.astronaut().
+- astronaut-blended.jpg: a fake this project makes from that portrait: the face is blended with a colour- and
+  geometry-jittered copy of itself inside a soft face mask (train/sbi.py, self-blending, seed 1, full strength).
 - group.jpg: a 'group photo' composed by this script from that portrait at several sizes, for multi-face tests.
 - clip.webm: a 3 s clip (VP8, plays in browsers) composed by this script (the portrait drifting across a plain background).
 """
@@ -16,6 +18,9 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
+from detector.faces import FaceFinder
+from train.sbi import self_blend
+
 OUT = Path(__file__).resolve().parent / "examples"
 
 
@@ -23,6 +28,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     astronaut = data.astronaut()
     Image.fromarray(astronaut).save(OUT / "astronaut.jpg", quality=92)
+    face = FaceFinder(0.5).detect(astronaut)[0]
+    blended, _ = self_blend(astronaut, np.asarray(face.keypoints, np.float32), np.random.default_rng(1))
+    Image.fromarray(blended).save(OUT / "astronaut-blended.jpg", quality=92)
 
     head = astronaut[30:210, 130:320]
     rng = np.random.default_rng(0)

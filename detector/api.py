@@ -17,15 +17,16 @@ import numpy as np
 import torch
 
 from .config import Preprocessing
-from .errors import CheckpointError, ConfigError, InputError
+from .checkpoint import read_config
+from .errors import CheckpointError, ConfigError, DetectorError, InputError
 from .explain import gradcam_maps
-from .faces import Face, FaceFinder, crop_box, crop_face, resize_square
+from .faces import Face, FaceFinder, crop_box, crop_face, reading_order, resize_square
 from .fast import FastScorer
 from .images import ImageInput, load_image
 from .limits import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS
 from .model import FusionDetector
 from .results import FaceResult, FrameResult, ImageResult, VideoResult
-from .video import DEFAULT_FRAMES, DEFAULT_MAX_DURATION_S, aggregate, link_tracks, read_frames
+from .video import DEFAULT_MAX_DURATION_S, aggregate, link_tracks, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,19 @@ class Detector:
     def name(self) -> str:
         return self.model.name
 
+    @property
+    def scope(self) -> str | None:
+        """One line from the checkpoint's config: what the model was trained on and what it is known not to cover
+        (measured; written by ``train/model_card.py --scope``). None when the checkpoint does not say."""
+        folder = getattr(self.model, "checkpoint_info", {}).get("folder")
+        if not folder:
+            return None
+        try:
+            scope = read_config(Path(folder)).get("scope")
+        except DetectorError:
+            return None
+        return scope if isinstance(scope, str) and scope.strip() else None
+
     # ------------------------------------------------------------------------------------------------ scoring
     def to_tensor(self, crops: np.ndarray) -> torch.Tensor:
         """``(N, S, S, 3)`` uint8 -> normalised ``(N, 3, S, S)`` float tensor on the model's device."""
@@ -204,10 +218,8 @@ class Detector:
     def _faces_of(self, rgb: np.ndarray, tiles: bool = True, finder: FaceFinder | None = None
                   ) -> tuple[list[Face], int]:
         found = (finder or self.faces).detect(rgb, tiles=tiles)
-        if len(found) <= self.max_faces:
-            return found, 0
         keep = sorted(found, key=lambda f: -f.confidence)[: self.max_faces]
-        return sorted(keep, key=lambda f: (f.box[0], f.box[1])), len(found) - self.max_faces
+        return reading_order(keep), len(found) - len(keep)  # numbered as a person reads the photo
 
     def _score_faces(self, rgb: np.ndarray, faces: list[Face], explain: bool, threshold: float | None,
                      keep_crops: bool, pre: Preprocessing) -> list[FaceResult]:
@@ -270,7 +282,7 @@ class Detector:
     def analyze_video(
         self,
         path: str | os.PathLike,
-        frames: int = DEFAULT_FRAMES,
+        frames: int | None = None,
         aggregation: str = "mean",
         threshold: float | None = None,
         max_duration_s: float | None = None,
@@ -279,10 +291,12 @@ class Detector:
         min_face_confidence: float | None = None,
         crop_margin: float | None = None,
     ) -> VideoResult:
-        """Sample ``frames`` frames evenly, score every face, link faces into tracks and aggregate each track.
+        """Sample ``frames`` frames (default: the checkpoint's ``video_frames``) evenly, score every face, link faces
+        into tracks and aggregate each track.
         The video's score is that of its most suspicious track (among tracks seen in at least a quarter of the
         frames the longest track was seen in, so a one-frame false detection cannot decide alone)."""
         aggregate([0.0], aggregation)  # validate the rule before decoding anything
+        frames = self.pre.video_frames if frames is None else frames
         _check_threshold(threshold)
         pre = self._geometry(crop_margin)
         finder = self._finder(min_face_confidence)
@@ -327,7 +341,8 @@ class Detector:
         return VideoResult(str(Path(path).name), info.width, info.height, info.fps, info.duration_s,
                            info.frame_count, results, tracks, None if top is None else top.score,
                            self.label_for(None if top is None else top.score, threshold), t, self.name,
-                           aggregation, no_face, note, _band_list(self.band(threshold)))
+                           aggregation, no_face, note, _band_list(self.band(threshold)),
+                           None if top is None else top.id)
 
 
 def _check_threshold(threshold: float | None) -> None:

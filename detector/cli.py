@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cams", type=Path, default=None,
                    help="save Grad-CAM overlays (PNG) into this folder: per face of an image, per person of a video "
                         "(its most suspicious frame); the JSON line lists the files")
-    p.add_argument("--frames", type=_frames, default=DEFAULT_FRAMES, help="frames sampled per video (default 32)")
+    p.add_argument("--frames", type=_frames, default=None,
+                   help=f"frames sampled per video (default: the model's, {DEFAULT_FRAMES} unless it says)")
     p.add_argument("--aggregation", choices=AGGREGATIONS, default="mean", help="per-track frame aggregation")
     p.add_argument("--whole-image", action="store_true", help="score each image as one face (pre-cropped faces)")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigError
+from .limits import DEFAULT_FRAMES, MAX_FRAMES
 
 # Calibrated against ../shared/data/dfdc-faces with `python train/calibrate_crops.py` (README, "Crop geometry"):
 # a training crop located exactly in its source video's frame is 1.13 MediaPipe full-range box sides wide and its
@@ -37,6 +38,8 @@ class Preprocessing:
     # Scores in [lo, hi) are reported as "uncertain" instead of real/fake (chosen on the validation split by
     # train/calibrate.py); None: every score gets a verdict at the threshold.
     uncertain_band: tuple[float, float] | None = None
+    # Frames a video is sampled at when the caller does not say (app, CLI, library).
+    video_frames: int = DEFAULT_FRAMES
 
     def __post_init__(self) -> None:
         self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
@@ -57,6 +60,9 @@ class Preprocessing:
                 raise ConfigError(f"uncertain_band must be [lo, hi] with 0 <= lo <= threshold ({self.threshold}) "
                                   f"<= hi <= 1, got {self.uncertain_band}.")
             self.uncertain_band = band  # type: ignore[assignment]
+        if not 1 <= int(self.video_frames) <= MAX_FRAMES:
+            raise ConfigError(f"video_frames must be between 1 and {MAX_FRAMES}, got {self.video_frames}.")
+        self.video_frames = int(self.video_frames)
         if len(self.class_names) != 2:
             raise ConfigError(f"class_names must be two names (real, fake), got {self.class_names}.")
 

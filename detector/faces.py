@@ -69,6 +69,21 @@ def merge_detections(faces: list[Face], iou: float = 0.3) -> list[Face]:
     return sorted(kept, key=lambda f: (f.box[0], f.box[1]))
 
 
+def reading_order(faces: list[Face]) -> list[Face]:
+    """Faces as a person reads a photo: rows from top to bottom, left to right within a row. A face joins the
+    current row when its centre is less than half the row's first face height below that face's centre."""
+    rows: list[list[Face]] = []
+    for face in sorted(faces, key=lambda f: f.box[1] + f.box[3] / 2):
+        centre = face.box[1] + face.box[3] / 2
+        if rows:
+            first = rows[-1][0]
+            if centre - (first.box[1] + first.box[3] / 2) < first.box[3] / 2:
+                rows[-1].append(face)
+                continue
+        rows.append([face])
+    return [face for row in rows for face in sorted(row, key=lambda f: f.box[0])]
+
+
 def _close_at_exit(finder: FaceFinder) -> None:
     """MediaPipe closes detectors through a thread pool that is shut down by threading's exit hooks, before
     ``atexit`` runs; so register there (hooks run last-registered first), falling back to ``atexit``."""

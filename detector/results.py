@@ -114,6 +114,7 @@ class VideoResult:
     frames_without_face: list[int]
     message: str = ""
     uncertain_band: list[float] | None = None  # [lo, hi): scores reported as "uncertain"
+    top_track: int | None = None  # id of the track (person) whose aggregated score is the video's
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,7 +124,7 @@ class VideoResult:
             "score": None if self.score is None else round(float(self.score), 6), "label": self.label,
             "threshold": self.threshold, "model": self.model, "aggregation": self.aggregation,
             "frames_without_face": self.frames_without_face, "message": self.message,
-            "uncertain_band": self.uncertain_band,
+            "uncertain_band": self.uncertain_band, "top_track": self.top_track,
             "tracks": [t.to_dict() for t in self.tracks], "frames": [f.to_dict() for f in self.frames],
         }
 

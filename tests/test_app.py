@@ -33,18 +33,21 @@ def test_api_lists_both_endpoints(client):
 
 
 def test_analyze_image_returns_the_pipeline_json(client):
-    annotated, gallery, summary, data = client.predict(**image_args(EXAMPLES / "astronaut.jpg"))
+    verdict, annotated, cards, data = client.predict(**image_args(EXAMPLES / "astronaut.jpg"))
     assert data["n_faces"] == 1 and data["width"] == 512
     face = data["faces"][0]
     assert 0.0 <= face["score"] <= 1.0 and face["label"] in ("real", "fake")
     assert face["heatmaps"] == ["fused", "meso4", "resnet18"]
-    assert len(gallery) == 4  # crop + three heatmaps
-    assert "P(fake)" in summary
+    assert cards.count('class="card face-card"') == 1 and cards.count("<img") == 4  # crop + three heatmaps
+    words = {"real": "Likely real", "fake": "Likely fake"}[face["label"]]
+    assert f"{words} · {face['score'] * 100:.0f}%" in verdict and "Scope:" in verdict
 
 
 def test_group_photo_finds_every_face(client):
-    _, gallery, _, data = client.predict(**image_args(EXAMPLES / "group.jpg"))
-    assert data["n_faces"] == 5
+    _, _, cards, data = client.predict(**image_args(EXAMPLES / "group.jpg"))
+    assert data["n_faces"] == 5 and cards.count('class="card face-card"') == 5
+    for i in range(1, 6):  # cards are numbered as the boxes, in reading order
+        assert f"<b>Face {i}</b>" in cards
 
 
 def test_threshold_changes_the_verdict(client):
@@ -59,54 +62,64 @@ def test_no_face_is_a_normal_answer_and_whole_image_works(client, tmp_path):
 
     path = tmp_path / "coffee.png"
     Image.fromarray(skdata.coffee()).save(path)
-    _, _, summary, data = client.predict(**image_args(path))
-    assert data["n_faces"] == 0 and data["label"] == "no face" and "No face" in summary
+    verdict, _, _, data = client.predict(**image_args(path))
+    assert data["n_faces"] == 0 and data["label"] == "no face" and "No face found" in verdict
     _, _, _, whole = client.predict(**image_args(path, whole=True))
     assert whole["n_faces"] == 1 and whole["whole_image"] is True
 
 
 def test_analyze_video_returns_tracks_and_timeline(client):
-    summary, plot, gallery, data = client.predict(
+    verdict, plot, cards, data = client.predict(
         video=handle_file(str(EXAMPLES / "clip.webm")), model="bundled default", threshold=0.5,
         frames=8, face_conf=0.5, margin=1.15, aggregation="mean", api_name="/analyze_video")
     assert data["frames_sampled"] == 8 and len(data["tracks"]) == 1
-    assert data["tracks"][0]["n_frames"] >= 6
-    assert plot is not None and gallery
+    assert data["tracks"][0]["n_frames"] >= 6 and data["top_track"] == 0
+    assert plot is not None and cards.count('class="card person"') == 1
+    assert "Person 1 is the most suspicious" in verdict and f"{data['score'] * 100:.0f}%" in verdict
 
 
 def test_bad_upload_gives_a_clear_error_and_the_server_keeps_serving(client, tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_text("not an image")
-    with pytest.raises(Exception, match="not an image"):
-        client.predict(**image_args(bad))
+    _, _, _, failed = client.predict(**image_args(bad))  # the error is a result the page shows beside the input
+    assert "not an image" in failed["error"] and failed["error_kind"] == "input"
     _, _, _, data = client.predict(**image_args(EXAMPLES / "astronaut.jpg"))
     assert data["n_faces"] == 1
 
 
 def test_unknown_model_is_a_clear_error(client):
-    with pytest.raises(Exception, match="Cannot load model"):
-        client.predict(**image_args(EXAMPLES / "astronaut.jpg", model="../../etc"))
+    _, _, _, failed = client.predict(**image_args(EXAMPLES / "astronaut.jpg", model="../../etc"))
+    assert failed["error"].startswith("Cannot load model")
+
+
+def test_a_video_sent_as_a_photo_is_named_and_pointed_to_the_video_tab(client, tmp_path):
+    disguised = tmp_path / "clip.jpg"
+    disguised.write_bytes((EXAMPLES / "clip.webm").read_bytes())
+    _, _, _, failed = client.predict(**image_args(disguised))
+    assert "this is a video" in failed["error"] and failed["error_kind"] == "other tab"
 
 
 def test_a_caller_that_sends_only_the_file_gets_the_checkpoints_settings(tmp_path):
-    """An app started on a checkpoint with threshold 0.7, margin 1.4 and an uncertain band uses exactly those when
-    a gradio_client call leaves the settings out."""
+    """An app started on a checkpoint with threshold 0.7, margin 1.4, an uncertain band and 6 video frames uses
+    exactly those when a gradio_client call leaves the settings out."""
     import torch
 
     from detector.model import FusionDetector
 
     torch.manual_seed(0)
     model = FusionDetector(["meso4"], preprocessing={"img_size": 64, "threshold": 0.7, "crop_margin": 1.4,
-                                                     "uncertain_band": [0.6, 0.8]})
+                                                     "uncertain_band": [0.6, 0.8], "video_frames": 6})
     folder = model.save_checkpoint(tmp_path / "own")
     srv = AppServer(folder, tmp_path / "app.log").wait()
     try:
         client = Client(srv.url, verbose=False)
         _, _, _, data = client.predict(image=handle_file(str(EXAMPLES / "astronaut.jpg")),
                                        api_name="/analyze_image")
+        *_, clip = client.predict(video=handle_file(str(EXAMPLES / "clip.webm")), api_name="/analyze_video")
     finally:
         srv.stop()
     assert data["threshold"] == 0.7 and data["uncertain_band"] == [0.6, 0.8]
+    assert clip["frames_sampled"] == 6 and clip["threshold"] == 0.7
     face = data["faces"][0]
     x, y, w, h = face["box"]
     assert face["crop_box"][2] == round(max(w, h) * 1.4)  # the crop square is 1.4 face boxes wide

@@ -83,3 +83,15 @@ def test_merge_keeps_the_most_confident_of_overlapping_boxes():
     faces = [Face((10, 10, 50, 50), 0.6), Face((12, 11, 50, 50), 0.9), Face((200, 10, 50, 50), 0.7)]
     merged = merge_detections(faces)
     assert [f.confidence for f in merged] == [0.9, 0.7]
+
+
+def test_faces_are_numbered_in_reading_order():
+    """Rows from top to bottom, left to right within a row, even when a row's faces differ a little in height."""
+    from detector.faces import Face, reading_order
+
+    def face(x, y, side=40):
+        return Face((x, y, side, side), 0.9)
+
+    shuffled = [face(300, 210), face(20, 25), face(160, 10, 60), face(30, 200), face(400, 30)]
+    ordered = [f.box[:2] for f in reading_order(shuffled)]
+    assert ordered == [(20, 25), (160, 10), (400, 30), (30, 200), (300, 210)]

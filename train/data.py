@@ -123,6 +123,42 @@ def discover_many(datasets: list[Path], seed: int = 0) -> dict[str, Split]:
     return merged
 
 
+def sources(data: Path) -> dict[Path, str]:
+    """The ``source`` column of a manifest (generator or camera source per file), or {} when it has none."""
+    data = Path(data)
+    manifest = data / "manifest.csv" if data.is_dir() else data
+    if not manifest.is_file() or manifest.suffix.lower() != ".csv":
+        return {}
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if "source" not in (reader.fieldnames or []):
+            return {}
+        return {manifest.parent / row["file"]: row["source"] for row in reader}
+
+
+def source_of(datasets: list[Path]) -> dict[Path, str]:
+    """Each file's source: the manifest's ``source`` column where it has one, else the dataset's folder name."""
+    origin: dict[Path, str] = {}
+    for data in datasets:
+        name = Path(data).parent.name if Path(data).suffix == ".csv" else Path(data).name
+        own = sources(data)
+        for split in discover(data).values():
+            origin.update({f: own.get(f, name) for f in split.files})
+    return origin
+
+
+def balanced_weights(files: list[Path], labels: np.ndarray, origin: dict[Path, str]) -> np.ndarray:
+    """Sampling weights under which each class is half of the draws and, within a class, each source's share grows
+    with the square root of its size: no single source dominates a class (one generator among the fakes), and a
+    tiny source is not repeated hundreds of times per epoch."""
+    groups = [(int(y), origin.get(f, "")) for f, y in zip(files, labels)]
+    count: dict[tuple[int, str], int] = {}
+    for g in groups:
+        count[g] = count.get(g, 0) + 1
+    mass = {c: sum(np.sqrt(n) for g, n in count.items() if g[0] == c) for c in (0, 1)}
+    return np.array([0.5 / (mass[g[0]] * np.sqrt(count[g])) for g in groups])
+
+
 def _from_manifest(path: Path) -> dict[str, Split]:
     splits = {s: Split() for s in SPLITS}
     with open(path, newline="", encoding="utf-8") as fh:
@@ -294,6 +330,50 @@ def light_transform(size: int) -> v2.Compose:
         v2.ToDtype(torch.float32, scale=True),
         v2.ColorJitter(brightness=0.2, contrast=0.2),
     ])
+
+
+class Degrade(v2.Transform):
+    """Identical processing for real and fake, whatever their source: every uint8 face is downscaled by a random
+    factor and back (sources differ in resolution), re-encoded as JPEG at a random quality (they differ in
+    compression) and, with probability ``p_border``, given a black border band on random sides (tight source photos
+    get zero padding from the crop margin, loose ones do not). None of this may tell real from fake."""
+
+    def __init__(self, scale: tuple[float, float] = (0.35, 1.0), quality: tuple[int, int] = (40, 95),
+                 p_border: float = 0.3, max_border: float = 0.2) -> None:
+        super().__init__()
+        self.scale, self.quality, self.p_border, self.max_border = scale, quality, p_border, max_border
+
+    def make_params(self, flat_inputs: list) -> dict:
+        g = torch.rand(7).tolist()
+        return {"scale": self.scale[0] + g[0] * (self.scale[1] - self.scale[0]),
+                "quality": int(self.quality[0] + g[1] * (self.quality[1] - self.quality[0])),
+                "border": g[2] < self.p_border, "sides": [v < 0.5 for v in g[3:7]],
+                "width": self.max_border * float(torch.rand(()))}
+
+    def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:
+        if not (isinstance(inpt, torch.Tensor) and inpt.dtype == torch.uint8 and inpt.ndim == 3):
+            return inpt
+        import cv2
+
+        rgb = np.ascontiguousarray(inpt.permute(1, 2, 0).numpy())
+        h, w = rgb.shape[:2]
+        small = (max(8, round(w * params["scale"])), max(8, round(h * params["scale"])))
+        rgb = cv2.resize(cv2.resize(rgb, small, interpolation=cv2.INTER_AREA), (w, h), interpolation=cv2.INTER_LINEAR)
+        ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, params["quality"]])
+        rgb = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]) if ok else rgb
+        if params["border"]:
+            b = max(1, round(params["width"] * h))
+            top, bottom, left, right = params["sides"]
+            rgb[:b] = 0 if top else rgb[:b]
+            rgb[h - b:] = 0 if bottom else rgb[h - b:]
+            rgb[:, :b] = 0 if left else rgb[:, :b]
+            rgb[:, w - b:] = 0 if right else rgb[:, w - b:]
+        return torch.from_numpy(rgb).permute(2, 0, 1)
+
+
+def robust_transform(size: int) -> v2.Compose:
+    """:func:`light_transform` after :class:`Degrade`: for training on several sources of real and fake faces."""
+    return v2.Compose([Degrade(), *light_transform(size).transforms])
 
 
 def flip_transform() -> v2.Compose:

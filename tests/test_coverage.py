@@ -1,0 +1,167 @@
+"""Training on several kinds of fakes: identical processing for real and fake, degradations, source balance,
+per-source evaluation, the metadata shortcut probe, and (with the fetched data) the synthetic-faces layout."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from detector.model import FusionDetector
+from train import evaluate, shortcut_probe
+from train.data import Degrade, balanced_weights, discover, source_of
+from test_train import SIZE, _image
+
+
+def test_the_same_face_as_a_small_jpeg_and_a_large_png_gives_the_same_crop(tmp_path, astronaut, tiny_checkpoint):
+    """Real and fake photos come at different sizes and formats; the pipeline turns both into the same crop: the
+    same face box relative to the photo, and the same pixels up to JPEG loss and a pixel of box jitter."""
+    from detector.api import Detector
+    from detector.faces import crop_face
+
+    detector = Detector.from_pretrained(tiny_checkpoint)
+    small = tmp_path / "small.jpg"
+    Image.fromarray(astronaut).resize((256, 256), Image.LANCZOS).save(small, quality=75, subsampling=2)
+    large = tmp_path / "large.png"
+    Image.fromarray(astronaut).resize((1024, 1024), Image.LANCZOS).save(large)
+    found = {p.name: detector.analyze_image(p, keep_crops=True).faces for p in (small, large)}
+    [s], [g] = found["small.jpg"], found["large.png"]
+    rel_s, rel_g = np.array(s.box) / 256, np.array(g.box) / 1024
+    assert np.abs(rel_s - rel_g).max() < 0.02 * rel_g[2]  # the same box, to 2 % of the face's side
+    assert s.crop.shape == g.crop.shape == (detector.pre.img_size,) * 2 + (3,)
+    same = np.abs(s.crop.astype(int) - g.crop.astype(int)).mean()
+    assert same < 12
+    # what a different crop looks like: the same photo cropped a tenth of a face to the side
+    x, y, w, h = g.box
+    moved = crop_face(np.asarray(Image.open(large)), (x + w // 10, y, w, h), detector.pre)
+    assert np.abs(moved.astype(int) - g.crop.astype(int)).mean() > 1.5 * same
+
+
+def test_degrade_changes_resolution_and_compression_but_not_the_shape():
+    rgb = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8))
+    torch.manual_seed(0)
+    outs = [Degrade()(rgb) for _ in range(6)]
+    assert all(o.shape == rgb.shape and o.dtype == torch.uint8 for o in outs)
+    assert len({o.float().std().item() for o in outs}) == 6  # each draw degrades differently
+    assert all(o.float().std() < rgb.float().std() for o in outs)  # downscaling and JPEG remove pixel noise
+    bordered = Degrade(p_border=1.0, max_border=0.2)(rgb)
+    dark = (bordered == 0).all(dim=0)
+    assert dark.all(dim=1).any() or dark.all(dim=0).any() or not dark.any()
+
+
+def test_source_balance_halves_the_classes_and_tempers_big_sources(tmp_path):
+    files = [tmp_path / f"{i}" for i in range(110)]
+    labels = np.array([1] * 100 + [0] * 10)  # fakes: 90 of one generator, 10 of another; 10 reals
+    origin = {f: ("big" if i < 90 else "small" if i < 100 else "real") for i, f in enumerate(files)}
+    w = balanced_weights(files, labels, origin)
+    assert np.isclose(w[labels == 1].sum(), 0.5) and np.isclose(w[labels == 0].sum(), 0.5)
+    big, small = w[:90].sum(), w[90:100].sum()
+    assert np.isclose(big / small, np.sqrt(90 / 10))  # shares grow with the square root of the source size
+
+
+def _manifest(root, rows):
+    with open(root / "manifest.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "label", "split", "source"])
+        writer.writerows(rows)
+    return root / "manifest.csv"
+
+
+def test_evaluate_reports_a_row_per_source(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "img").mkdir()
+    rows = []
+    for i in range(24):
+        label = int(i >= 12)
+        source = ["camera-a", "camera-b"][i % 2] if not label else ["gan-x", "diffusion-y"][i % 2]
+        Image.fromarray(_image(label, rng)).save(tmp_path / "img" / f"{i}.png")
+        rows.append([f"img/{i}.png", "fake" if label else "real", "test", source])
+    manifest = _manifest(tmp_path, rows)
+    assert source_of([manifest])[tmp_path / "img" / "0.png"] == "camera-a"
+    FusionDetector(["meso4"], preprocessing={"img_size": SIZE}).save_checkpoint(tmp_path / "m")
+    metrics = evaluate.main(["--model", str(tmp_path / "m"), "--data", str(manifest), "--out", str(tmp_path / "e")])
+    rows_out = {r["source"]: r for r in metrics["per_source"]}
+    assert set(rows_out) == {"camera-a", "camera-b", "gan-x", "diffusion-y"}
+    assert all(r["n"] == 6 for r in rows_out.values())
+    assert rows_out["gan-x"]["label"] == "fake" and rows_out["camera-a"]["label"] == "real"
+    # a generator's AUC is its fakes against every real
+    scores = {row[0]: float(row[2]) for row in csv.reader(open(tmp_path / "e" / "scores.csv")) if row[0] != "file"}
+    from sklearn.metrics import roc_auc_score
+
+    fake = [scores[str(tmp_path / "img" / f"{i}.png")] for i in range(12, 24, 2)]
+    real = [scores[str(tmp_path / "img" / f"{i}.png")] for i in range(12)]
+    assert rows_out["gan-x"]["roc_auc"] == pytest.approx(roc_auc_score([0] * 12 + [1] * 6, real + fake), abs=1e-4)
+    assert "Per source" in (tmp_path / "e" / "metrics.md").read_text()
+
+
+def test_shortcut_probe_finds_metadata_that_gives_the_label_away_and_not_after_processing(tmp_path):
+    """Fakes stored as large q95 files and reals as small q60 files: the raw metadata alone separates them; the
+    face crops the model sees, degraded the same way for both, do not."""
+    rng = np.random.default_rng(0)
+    raw, crops = tmp_path / "raw", tmp_path / "crops"
+    (raw / "img").mkdir(parents=True)
+    (crops / "img").mkdir(parents=True)
+    raw_rows, crop_rows = [], []
+    for i in range(80):
+        label = i % 2
+        face = _image(0, rng)  # the same kind of face for both classes: only the storage differs
+        size, quality = ((256, 95) if label else (96, 60))
+        Image.fromarray(face).resize((size, size)).save(raw / "img" / f"{i}.jpg", quality=quality)
+        Image.fromarray(face).resize((64, 64)).save(crops / "img" / f"{i}.jpg", quality=95)
+        raw_rows.append([f"img/{i}.jpg", label, "train", "s"])
+        crop_rows.append([f"img/{i}.jpg", label, "train", "s"])
+    report = shortcut_probe.main(["--raw", str(_manifest(raw, raw_rows)), "--crops", str(_manifest(crops, crop_rows)),
+                                  "--out", str(tmp_path / "probe")])
+    auc = report["roc_auc"]
+    assert auc["raw files"] > 0.95
+    assert auc["pipeline crops + robust augmentation"] < 0.75
+
+
+def test_jpeg_quality_is_read_back_from_the_file():
+    for q in (30, 60, 90):
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(buffer, "JPEG", quality=q)
+        assert abs(shortcut_probe.jpeg_quality(Image.open(buffer)) - q) <= 3
+
+
+def test_synthetic_faces_layout_when_fetched():
+    """With synthetic-faces fetched and extracted (README, "Synthetic faces"; SYNTHETIC_FACES=.../manifest.csv), its
+    splits and sources are as documented and the test generators appear nowhere in train/val."""
+    import os
+    from pathlib import Path
+
+    path = Path(os.environ.get("SYNTHETIC_FACES", "/nonexistent"))
+    if not path.is_file():
+        pytest.skip("synthetic-faces not extracted (set SYNTHETIC_FACES to its manifest.csv)")
+    splits = discover(path)
+    assert len(splits["test"].files) == 1200 and sum(splits["train"].labels) == 4215
+    origin = source_of([path])
+    test_sources = {origin[f] for f in splits["test"].files}
+    trainval = {origin[f] for s in ("train", "val") for f in splits[s].files}
+    assert test_sources and not test_sources & trainval
+
+
+def test_training_with_robust_augmentation_and_source_balance(tmp_path):
+    from train import fit
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "img").mkdir()
+    rows = []
+    for split, n in (("train", 24), ("val", 8)):
+        for i in range(n):
+            label = i % 2
+            name = f"img/{split}-{i}.png"
+            Image.fromarray(_image(label, rng)).save(tmp_path / name)
+            rows.append([name, label, split, ["camera", "gan", "camera", "diffusion"][i % 4]])
+    manifest = _manifest(tmp_path, rows)
+    summary = fit.main(["--data", str(manifest), "--backbones", "meso4", "--img-size", str(SIZE), "--epochs", "1",
+                        "--augment", "robust", "--balance-sources", "--out", str(tmp_path / "run"), "--workers", "0",
+                        "--batch-size", "8"])
+    config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert config["training"]["balance_sources"] is True and config["training"]["augment"] == "robust"
+    assert summary["best_val_auc"] >= 0.0
