@@ -25,12 +25,11 @@ from PIL import Image
 from detector.api import Detector, default_model_path
 from detector.checkpoint import read_preprocessing
 from detector.config import Preprocessing
-from detector.errors import DetectorError
+from detector.errors import DetectorError, WrongMediaError
 from detector.explain import FUSED, overlay
 from detector.images import load_image
 from detector.render import draw_faces, timeline_figure
 from detector.results import ImageResult, VideoResult
-from detector.sniff import kind_of
 from detector.video import MAX_FRAMES
 
 log = logging.getLogger("app")
@@ -239,18 +238,21 @@ def _cam_figures(crop: np.ndarray, heatmaps: dict[str, np.ndarray], prefix: str)
                    for name, m in ordered)
 
 
+def _verdict_box(label: str, score: float | None, lines: list[str], scope: str | None) -> str:
+    """The big badge, the sentences that explain it, the model's scope and the disclaimer."""
+    text = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line)
+    return f'<div class="verdict-box" id="verdict">{badge(label, score, big=True)}{text}{_scope_html(scope)}</div>'
+
+
 def image_verdict(result: ImageResult, scope: str | None) -> str:
     if not result.faces:
-        return (f'<div class="verdict-box" id="verdict">{badge("no face", None, big=True)}'
-                f"<p>{html.escape(result.message)}</p>{_scope_html(scope)}</div>")
+        return _verdict_box("no face", None, [result.message], scope)
     top = max(range(len(result.faces)), key=lambda i: result.faces[i].score)
     n = len(result.faces)
     which = "The face" if n == 1 else f"Face {top + 1} of {n} is the most suspicious:"
     detail = (f"{which} the model's estimate that it is fake is {result.score * 100:.0f}%. "
               + _band_text(result.threshold, result.uncertain_band))
-    note = f"<p>{html.escape(result.message)}</p>" if result.message else ""
-    return (f'<div class="verdict-box" id="verdict">{badge(result.label, result.score, big=True)}'
-            f"<p>{html.escape(detail)}</p>{note}{_scope_html(scope)}</div>")
+    return _verdict_box(result.label, result.score, [detail, result.message], scope)
 
 
 def face_cards(result: ImageResult) -> str:
@@ -271,15 +273,12 @@ def video_verdict(result: VideoResult, scope: str | None) -> str:
     seen = (f"{len(result.frames)} frames sampled from {result.duration_s:.1f} s; "
             f"{len(result.tracks)} person(s) seen.")
     if result.score is None or result.top_track is None:
-        return (f'<div class="verdict-box" id="verdict">{badge("no face", None, big=True)}'
-                f"<p>{html.escape(seen + ' ' + result.message)}</p>{_scope_html(scope)}</div>")
+        return _verdict_box("no face", None, [f"{seen} {result.message}"], scope)
     track = next(t for t in result.tracks if t.id == result.top_track)
     detail = (f"Person {track.id + 1} is the most suspicious: the {result.aggregation} of their {len(track.scores)} "
               f"frames is {track.score * 100:.0f}% (highest single frame {max(track.scores) * 100:.0f}%). {seen} "
               + _band_text(result.threshold, result.uncertain_band))
-    note = f"<p>{html.escape(result.message)}</p>" if result.message else ""
-    return (f'<div class="verdict-box" id="verdict">{badge(result.label, result.score, big=True)}'
-            f"<p>{html.escape(detail)}</p>{note}{_scope_html(scope)}</div>")
+    return _verdict_box(result.label, result.score, [detail, result.message], scope)
 
 
 def person_cards(result: VideoResult, evidence: dict[int, list[tuple[Any, Any, dict]]]) -> str:
@@ -340,11 +339,12 @@ def video_error_controls(data: dict | None) -> Any:
     return error_controls(data)[0]
 
 
-def _failure(exc: Exception, path: str | None, wrong_kind: str) -> dict:
+def _failure(exc: DetectorError) -> dict:
     """An error as a result the page shows beside the input, where it stays (the toast of gr.Error would vanish)."""
-    other = {"video": "Video", "image": "Photo"}[wrong_kind]
-    hint = f" Use the button below to open the {other} tab." if path and kind_of(Path(path)) == wrong_kind else ""
-    return {"error": str(exc) + hint, "error_kind": "other tab" if hint else "input"}
+    if isinstance(exc, WrongMediaError):  # a video in the photo tab, or the reverse
+        other = "Video" if exc.kind == "video" else "Photo"
+        return {"error": f"{exc} Use the button below to open the {other} tab.", "error_kind": "other tab"}
+    return {"error": str(exc), "error_kind": "input"}
 
 
 def _cleared_image() -> tuple:
@@ -396,7 +396,7 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
             result = detector.analyze_image(rgb, explain=True, whole_image=whole_image, threshold=threshold,
                                             min_face_confidence=face_conf, crop_margin=margin)
         except DetectorError as exc:
-            return HINT_IMAGE, None, "", _failure(exc, image, "video")
+            return HINT_IMAGE, None, "", _failure(exc)
         files.sweep()
         return (image_verdict(result, detector.scope), files.save(draw_faces(rgb, result)), face_cards(result),
                 result.to_dict())
@@ -413,15 +413,15 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
                 keep_crops=True, min_face_confidence=face_conf, crop_margin=margin,
                 progress=lambda done, total: progress(0.8 * done / max(total, 1), desc="sampling frames"))
         except DetectorError as exc:
-            return HINT_VIDEO, None, "", _failure(exc, video, "image")
+            return HINT_VIDEO, None, "", _failure(exc)
         chosen = _suspicious_frames(result)
-        faces = [(f, fr) for items in chosen.values() for f, fr in items]
-        maps: list[dict] = []
-        for k in range(len(faces)):  # heatmaps face by face, so the progress bar covers this stage too
-            progress(0.8 + 0.2 * k / len(faces), desc=f"heatmaps {k + 1}/{len(faces)}")
-            maps += detector.explain_crops(faces[k][0].crop[None])
-        lookup = {id(f): m for (f, _), m in zip(faces, maps)}
-        evidence = {pid: [(f, fr, lookup.get(id(f), {})) for f, fr in items] for pid, items in chosen.items()}
+        total, done, evidence = sum(map(len, chosen.values())), 0, {}
+        for pid, items in chosen.items():  # heatmaps face by face, so the progress bar covers this stage too
+            evidence[pid] = []
+            for face, frame in items:
+                progress(0.8 + 0.2 * done / total, desc=f"heatmaps {done + 1}/{total}")
+                evidence[pid].append((face, frame, detector.explain_crops(face.crop[None])[0]))
+                done += 1
         return (video_verdict(result, detector.scope), timeline_figure(result), person_cards(result, evidence),
                 result.to_dict())
 
@@ -498,21 +498,22 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
         image_inputs = [image_in, whole, model, threshold, face_conf, margin]
         video_inputs = [video_in, model, threshold, frames, face_conf, margin, aggregation]
 
-        def wire(button: gr.Button, fn: Any, inputs: list, outputs: list, controls: list, verdict_id: str,
-                 api_name: Any, trigger: Any = None) -> None:
+        def wire(button: gr.Button, fn: Any, inputs: list, outputs: list, show: Any, controls: list,
+                 verdict_id: str, api_name: Any, trigger: Any = None) -> None:
             """Disable the button while the run is in flight, show errors beside the input, scroll to the verdict."""
             run = (trigger or button.click)(_busy, None, button, api_name=False).then(fn, inputs, outputs,
                                                                                      api_name=api_name)
-            show = error_controls if len(controls) == 2 else video_error_controls
             run.then(show, [outputs[-1]], controls, api_name=False).then(
                 _ready, None, button, api_name=False).then(None, js=SCROLL_TO_VERDICT.replace("{id}", verdict_id))
 
-        wire(image_btn, analyze_image, image_inputs, image_outputs, image_controls, "image-verdict", "analyze_image")
-        wire(video_btn, analyze_video, video_inputs, video_outputs, video_controls, "video-verdict", "analyze_video")
+        wire(image_btn, analyze_image, image_inputs, image_outputs, error_controls, image_controls, "image-verdict",
+             "analyze_image")
+        wire(video_btn, analyze_video, video_inputs, video_outputs, video_error_controls, video_controls,
+             "video-verdict", "analyze_video")
         # one click out of a dead end: the whole image as one face, or the other tab (the browser refuses a video in
         # the photo input and a photo in the video input before the server sees it)
-        wire(image_btn, analyze_image, image_inputs, image_outputs, image_controls, "image-verdict", False,
-             trigger=whole_btn.click(lambda: True, None, whole, api_name=False).then)
+        wire(image_btn, analyze_image, image_inputs, image_outputs, error_controls, image_controls, "image-verdict",
+             False, trigger=whole_btn.click(lambda: True, None, whole, api_name=False).then)
         to_video_btn.click(lambda: gr.Tabs(selected="video"), None, tabs, api_name=False)
         to_photo_btn.click(lambda: gr.Tabs(selected="photo"), None, tabs, api_name=False)
         # no stale state: a new upload, another model or a setting a person changes clears the results

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from .config import Preprocessing
-from .checkpoint import read_config
-from .errors import CheckpointError, ConfigError, DetectorError, InputError
+from .errors import CheckpointError, ConfigError, InputError
 from .explain import gradcam_maps
 from .faces import Face, FaceFinder, crop_box, crop_face, reading_order, resize_square
 from .fast import FastScorer
@@ -131,13 +130,7 @@ class Detector:
     def scope(self) -> str | None:
         """One line from the checkpoint's config: what the model was trained on and what it is known not to cover
         (measured; written by ``train/model_card.py --scope``). None when the checkpoint does not say."""
-        folder = getattr(self.model, "checkpoint_info", {}).get("folder")
-        if not folder:
-            return None
-        try:
-            scope = read_config(Path(folder)).get("scope")
-        except DetectorError:
-            return None
+        scope = getattr(self.model, "checkpoint_info", {}).get("scope")  # read with the config at load time
         return scope if isinstance(scope, str) and scope.strip() else None
 
     # ------------------------------------------------------------------------------------------------ scoring

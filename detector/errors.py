@@ -21,3 +21,11 @@ class OfflineError(DetectorError):
 
 class InputError(DetectorError, ValueError):
     """A user-supplied image or video cannot be analysed; the message says why."""
+
+
+class WrongMediaError(InputError):
+    """A video given where an image was expected, or the reverse; ``kind`` is what the file is."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind

@@ -15,7 +15,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from .errors import InputError, WrongMediaError
 from .limits import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES  # noqa: F401 (IMAGE_SUFFIXES: re-exported)
 from .sniff import kind_of
 
@@ -63,7 +63,7 @@ def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
                          "(or raise the limit: max_pixels / --max-pixels / DEEPFAKE_MAX_PIXELS).") from exc
     except UnidentifiedImageError as exc:
         if isinstance(source, Path) and kind_of(source) == "video":
-            raise InputError(f"{name}: this is a video, not an image; analyse it as a video.") from exc
+            raise WrongMediaError(f"{name}: this is a video, not an image; analyse it as a video.", "video") from exc
         raise InputError(f"{name}: not an image file that can be read (JPEG, PNG, WebP, GIF, BMP, TIFF).") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InputError):

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, WrongMediaError
 from .faces import box_iou
 from .limits import (AGGREGATIONS, DEFAULT_FRAMES, DEFAULT_MAX_DURATION_S, MAX_FRAMES,  # noqa: F401 (re-exported)
                      VIDEO_SUFFIXES)
@@ -48,7 +48,7 @@ def open_video(path: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
         raise InputError(f"{path.name}: the file is empty (0 bytes).")
     kind = kind_of(path)
     if kind == "image":
-        raise InputError(f"{path.name}: this is an image, not a video; analyse it as a photo.")
+        raise WrongMediaError(f"{path.name}: this is an image, not a video; analyse it as a photo.", "image")
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         if kind == "video":

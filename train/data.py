@@ -136,11 +136,17 @@ def sources(data: Path) -> dict[Path, str]:
         return {manifest.parent / row["file"]: row["source"] for row in reader}
 
 
+def dataset_name(data: Path) -> str:
+    """A dataset's short name: its folder (the folder holding it, for a manifest CSV)."""
+    data = Path(data)
+    return data.parent.name if data.suffix.lower() == ".csv" else data.name
+
+
 def source_of(datasets: list[Path]) -> dict[Path, str]:
     """Each file's source: the manifest's ``source`` column where it has one, else the dataset's folder name."""
     origin: dict[Path, str] = {}
     for data in datasets:
-        name = Path(data).parent.name if Path(data).suffix == ".csv" else Path(data).name
+        name = dataset_name(data)
         own = sources(data)
         for split in discover(data).values():
             origin.update({f: own.get(f, name) for f in split.files})
@@ -344,11 +350,10 @@ class Degrade(v2.Transform):
         self.scale, self.quality, self.p_border, self.max_border = scale, quality, p_border, max_border
 
     def make_params(self, flat_inputs: list) -> dict:
-        g = torch.rand(7).tolist()
+        g = torch.rand(8).tolist()
         return {"scale": self.scale[0] + g[0] * (self.scale[1] - self.scale[0]),
                 "quality": int(self.quality[0] + g[1] * (self.quality[1] - self.quality[0])),
-                "border": g[2] < self.p_border, "sides": [v < 0.5 for v in g[3:7]],
-                "width": self.max_border * float(torch.rand(()))}
+                "border": g[2] < self.p_border, "sides": [v < 0.5 for v in g[3:7]], "width": self.max_border * g[7]}
 
     def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:
         if not (isinstance(inpt, torch.Tensor) and inpt.dtype == torch.uint8 and inpt.ndim == 3):
@@ -363,11 +368,9 @@ class Degrade(v2.Transform):
         rgb = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]) if ok else rgb
         if params["border"]:
             b = max(1, round(params["width"] * h))
-            top, bottom, left, right = params["sides"]
-            rgb[:b] = 0 if top else rgb[:b]
-            rgb[h - b:] = 0 if bottom else rgb[h - b:]
-            rgb[:, :b] = 0 if left else rgb[:, :b]
-            rgb[:, w - b:] = 0 if right else rgb[:, w - b:]
+            for side, band in zip(params["sides"], (np.s_[:b], np.s_[h - b:], np.s_[:, :b], np.s_[:, w - b:])):
+                if side:
+                    rgb[band] = 0
         return torch.from_numpy(rgb).permute(2, 0, 1)
 
 

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from detector.checkpoint import read_config
+from train.data import dataset_name
 from train.evaluate import source_table
 from train.metrics import markdown_table
 
@@ -120,8 +121,7 @@ def main(argv: list[str] | None = None) -> str:
     rows = []
     for folder in args.eval:
         m = json.loads((folder / "metrics.json").read_text())
-        data = Path(m["data"])
-        rows.append((f"{data.parent.name if data.suffix == '.csv' else data.name} ({m['split']}, {m['level']})", m))
+        rows.append((f"{dataset_name(m['data'])} ({m['split']}, {m['level']})", m))
     lines = [
         "---", "library_name: deepfake-detector", "license: other", "license_name: dfdc-research-only",
         "tags:", "- deepfake-detection", "- image-classification", "- feature-fusion", "---", "",
