@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from detector.api import Detector, cpu_has_bf16, default_model_path
+from detector.api import Detector, default_model_path
 from detector.checkpoint import read_config
 from detector.export import OnnxScorer, export_onnx, quantize_int8
-from detector.fast import FastScorer
 from detector.model import FusionDetector
+from detector.runtime import Runtime, cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -103,10 +103,10 @@ def make_runner(model: FusionDetector, path: str, tmp: Path):
         return scorer.predict_proba
     if path.startswith("cuda"):
         return cuda_runner(model, path)
-    if path in ("bf16_fast", "fp32_fast"):  # the Detector's CPU path: BatchNorm folded, batch split across cores;
+    if path in ("bf16_fast", "fp32_fast"):  # the Detector's CPU runtime: BatchNorm folded, batch split across cores;
         # bf16 where the CPU has it and every backbone gains from it, else fp32 (EfficientNet-Lite)
-        scorer = FastScorer(model, torch.bfloat16 if path == "bf16_fast" else None)
-        return lambda x: torch.sigmoid(scorer(torch.from_numpy(x))).squeeze(1).numpy()
+        runtime = Runtime(model, "cpu", path.split("_")[0])
+        return lambda x: torch.sigmoid(runtime.forward(torch.from_numpy(x))).squeeze(1).numpy()
     m = model.to(memory_format=torch.channels_last if path in ("channels_last", "bf16") else torch.contiguous_format)
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -125,7 +125,10 @@ def make_runner(model: FusionDetector, path: str, tmp: Path):
 
 
 def cuda_runner(model: FusionDetector, path: str):
-    """The GPU paths: fp32, fp16 autocast (what the Detector uses on CUDA), and channels_last fp16/bf16."""
+    """The GPU paths: fp32, fp16 autocast (the Detector's CUDA runtime), and channels_last fp16/bf16."""
+    if path == "cuda_fp16":
+        runtime = Runtime(model, "cuda", "fp16")
+        return lambda x: torch.sigmoid(runtime.forward(torch.from_numpy(x))).squeeze(1).cpu().numpy()
     cl = path.endswith("_cl")
     m = model.cuda().to(memory_format=torch.channels_last if cl else torch.contiguous_format)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(path.split("_")[1])

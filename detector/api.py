@@ -17,14 +17,14 @@ import numpy as np
 import torch
 
 from .config import Preprocessing
-from .errors import CheckpointError, ConfigError, InputError
+from .errors import CheckpointError, InputError
 from .explain import gradcam_maps
-from .faces import Face, FaceFinder, crop_box, crop_face, reading_order, resize_square
-from .fast import FastScorer
+from .faces import Face, FaceFinder, crop_box, crop_face, pad_to_square, reading_order, resize_square
 from .images import ImageInput, load_image
 from .limits import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS
 from .model import FusionDetector
 from .results import FaceResult, FrameResult, ImageResult, VideoResult
+from .runtime import Runtime
 from .video import DEFAULT_MAX_DURATION_S, aggregate, link_tracks, read_frames
 
 log = logging.getLogger(__name__)
@@ -36,35 +36,6 @@ _BATCH = 32
 def default_model_path() -> Path:
     """The bundled checkpoint (``$DEEPFAKE_DEFAULT_MODEL`` overrides it)."""
     return Path(os.environ.get("DEEPFAKE_DEFAULT_MODEL", DEFAULT_MODEL_DIR))
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 / AMX), where autocast roughly doubles speed."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str, device: torch.device, model: FusionDetector | None = None) -> str:
-    """``auto``: fp16 on CUDA; on a CPU bf16 where it is native and every backbone of ``model`` gains from it."""
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}.")
-    if precision == "auto":
-        if device.type == "cuda":
-            return "fp16"
-        gains = model is None or all(spec.cpu_bf16 for spec in model.specs)
-        return "bf16" if cpu_has_bf16() and gains else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("fp16 inference needs a CUDA device; use bf16 or fp32 on the CPU.")
-    return precision
 
 
 class Detector:
@@ -95,13 +66,8 @@ class Detector:
         max_duration_s: float = DEFAULT_MAX_DURATION_S,
         precision: str = "auto",
     ) -> None:
-        self.device = pick_device(device)
-        self.precision = resolve_precision(precision, self.device, model)
-        self.model = model.eval().to(self.device)
-        self._fast: FastScorer | None = None
-        if self.device.type == "cpu":
-            self.model = self.model.to(memory_format=torch.channels_last)
-            self._fast = FastScorer(self.model, torch.bfloat16 if self.precision == "bf16" else None)
+        self.runtime = Runtime(model, device, precision, batch=_BATCH)
+        self.device, self.precision, self.model = self.runtime.device, self.runtime.precision, self.runtime.model
         self.pre: Preprocessing = model.preprocessing
         self.faces = FaceFinder(min_face_confidence)
         self._finders: dict[float, FaceFinder] = {round(float(min_face_confidence), 3): self.faces}
@@ -136,28 +102,12 @@ class Detector:
     # ------------------------------------------------------------------------------------------------ scoring
     def to_tensor(self, crops: np.ndarray) -> torch.Tensor:
         """``(N, S, S, 3)`` uint8 -> normalised ``(N, 3, S, S)`` float tensor on the model's device."""
-        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-        mean = torch.tensor(self.pre.mean, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.pre.std, device=self.device).view(1, 3, 1, 1)
-        x = (x - mean) / std
-        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
+        return self.runtime.to_tensor(crops)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
-        """Fake logits (before the sigmoid) for ``(N, S, S, 3)`` uint8 crops, batched, on this Detector's path."""
-        if len(crops) == 0:
-            return np.zeros(0, dtype=np.float32)
-        out = []
-        with self._lock, torch.inference_mode():
-            for i in range(0, len(crops), _BATCH):
-                x = self.to_tensor(crops[i:i + _BATCH])
-                if self._fast is not None:  # CPU
-                    logits = self._fast(x)
-                else:
-                    dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-                    with torch.autocast(self.device.type, dtype=dtype, enabled=self.precision != "fp32"):
-                        logits = self.model(x)
-                out.append(logits.float().squeeze(1).cpu().numpy())
-        return np.concatenate(out)
+        """Fake logits (before the sigmoid) for ``(N, S, S, 3)`` uint8 crops, batched, on this Detector's runtime."""
+        with self._lock:
+            return self.runtime.logits(crops)
 
     def score_crops(self, crops: np.ndarray) -> np.ndarray:
         """P(fake) for ``(N, S, S, 3)`` uint8 crops, batched."""
@@ -250,10 +200,8 @@ class Detector:
         dropped = 0
         message = ""
         if whole_image:
-            side = max(h, w)
-            square = np.zeros((side, side, 3), dtype=np.uint8)
-            y0, x0 = (side - h) // 2, (side - w) // 2
-            square[y0:y0 + h, x0:x0 + w] = rgb
+            square, x0, y0 = pad_to_square(rgb)
+            side = square.shape[0]
             crop = resize_square(square, self.pre.img_size)
             score = float(self.score_crops(crop[None])[0])
             maps = self.explain_crops(crop[None])[0] if explain else None

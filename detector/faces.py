@@ -215,6 +215,24 @@ def crop_face(rgb: np.ndarray, box: tuple[int, int, int, int], pre: Preprocessin
     return resize_square(region, pre.img_size)
 
 
+def pad_to_square(rgb: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``rgb`` centred on a black square of its longer side, and where it sits there (``x0, y0``): how a whole
+    image (a pre-cropped face) becomes model input, in the app and in training alike."""
+    h, w = rgb.shape[:2]
+    if h == w:
+        return rgb, 0, 0
+    side = max(h, w)
+    y0, x0 = (side - h) // 2, (side - w) // 2
+    square = np.zeros((side, side, 3), dtype=np.uint8)
+    square[y0:y0 + h, x0:x0 + w] = rgb
+    return square, x0, y0
+
+
+def whole_image_input(rgb: np.ndarray, size: int) -> np.ndarray:
+    """A whole image as one ``size x size`` model input: padded to a square, then resized."""
+    return resize_square(pad_to_square(rgb)[0], size)
+
+
 def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
     """Resize to ``size x size`` with area averaging when shrinking (no aliasing) and bilinear when enlarging."""
     if rgb.shape[0] == size and rgb.shape[1] == size:

@@ -5,9 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from detector.api import Detector, cpu_has_bf16
+from detector.api import Detector
 from detector.fast import FastScorer, fold_batchnorm
 from detector.model import FusionDetector
+from detector.runtime import cpu_has_bf16
 
 
 def _trained_looking(model: nn.Module) -> nn.Module:
@@ -93,7 +94,7 @@ def test_fast_scorer_in_bf16_stays_close_to_fp32():
 
 def test_the_detector_scores_through_the_fast_path_on_cpu(tiny_checkpoint):
     detector = Detector.from_pretrained(tiny_checkpoint, device="cpu", precision="fp32")
-    assert detector._fast is not None
+    assert detector.runtime._fast is not None
     crops = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     with torch.no_grad():
         expected = torch.sigmoid(detector.model(detector.to_tensor(crops))).squeeze(1).numpy()

@@ -460,3 +460,42 @@ def test_evaluating_a_folder_without_splits_scores_all_of_it(tmp_path):
     FusionDetector(["meso4"], preprocessing={"img_size": SIZE}).save_checkpoint(tmp_path / "m")
     metrics = evaluate.main(["--model", str(tmp_path / "m"), "--data", str(data), "--out", str(tmp_path / "e")])
     assert metrics["n"] == 24 and metrics["split"] == "all"
+
+
+def test_coverage_table_adds_one_kind_per_row_and_scores_each_row_on_every_column(tmp_path):
+    from train import coverage_table
+
+    a = make_layout(tmp_path / "a", "manifest", n=6, seed=1)
+    b = make_layout(tmp_path / "b", "lower", n=6, seed=2)
+    argv = ["--out", str(tmp_path / "table"), "--kind", f"swaps={a}", "--kind", f"others={b}",
+            "--eval", f"A val={a}:val", f"B test={b}:test", "--variant", "flips=--augment flip",
+            "--", "--backbones", "meso4", "--img-size", str(SIZE), "--epochs", "1", "--batch-size", "8",
+            "--workers", "0", "--no-cache", "--precision", "fp32"]
+    rows = coverage_table.main(argv)
+    assert list(rows) == ["swaps", "swaps+others", "swaps+others, flips"]
+    commands = {name: json.loads((tmp_path / "table" / folder / "best" / "config.json").read_text())
+                ["training"]["command"] for name, folder in
+                [("swaps", "swaps"), ("both", "swaps+others"), ("flips", "swaps+others,_flips")]}
+    assert str(a) in commands["swaps"] and str(b) not in commands["swaps"]
+    assert str(a) in commands["both"] and str(b) in commands["both"] and "--augment flip" not in commands["both"]
+    assert "--augment flip" in commands["flips"]
+    assert rows["swaps"]["A val"]["n"] == 12 and rows["swaps"]["B test"]["n"] == 12
+    table = (tmp_path / "table" / "table.md").read_text()
+    cell = f"{rows['swaps+others']['B test']['roc_auc']:.3f} / {rows['swaps+others']['B test']['accuracy']:.3f}"
+    assert "| trained on | A val | B test |" in table and "| swaps+others | " in table and cell in table
+    saved = json.loads((tmp_path / "table" / "table.json").read_text())
+    assert saved["rows"]["swaps"]["B test"]["roc_auc"] == rows["swaps"]["B test"]["roc_auc"]
+    # a second call trains and scores nothing again
+    logs = {p: p.read_text() for p in (tmp_path / "table").glob("*/log.jsonl")}
+    scores = {p: p.stat().st_mtime_ns for p in (tmp_path / "table").glob("*/eval/*/metrics.json")}
+    assert len(logs) == 3 and len(scores) == 6
+    coverage_table.main(argv)
+    assert {p: p.read_text() for p in logs} == logs
+    assert {p: p.stat().st_mtime_ns for p in scores} == scores
+
+
+def test_coverage_table_refuses_a_column_without_a_split(tmp_path):
+    from train import coverage_table
+
+    with pytest.raises(SystemExit):
+        coverage_table.main(["--out", str(tmp_path), "--kind", "a=x", "--eval", "A=somewhere"])

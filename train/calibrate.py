@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from sklearn.metrics import log_loss
 
-from detector.api import Detector
 from detector.checkpoint import read_config
 from detector.model import FusionDetector
+from detector.runtime import Runtime
 from train.data import discover_many, limit_split, load_split
 
 
@@ -94,10 +94,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.split == "test":
         raise SystemExit("error: fit the temperature on the validation split; the test split is for the final score.")
     model = FusionDetector.from_pretrained(args.model)
-    detector = Detector(model, precision="fp32")  # fp32 logits, computed the way the Detector will score
+    runtime = Runtime(model, precision="fp32")  # fp32 logits, on the Detector's inference runtime
     split = limit_split(discover_many(args.data)[args.split], args.limit, seed=0)
-    x, y, _ = load_split(split, detector.pre.img_size)
-    logits = detector.logits(x).astype(np.float64)
+    x, y, _ = load_split(split, runtime.pre.img_size)
+    logits = runtime.logits(x).astype(np.float64)
     temperature = fit_temperature(logits, y)
     before = float(log_loss(y, 1 / (1 + np.exp(-logits)), labels=[0, 1]))
     after = float(log_loss(y, 1 / (1 + np.exp(-logits / temperature)), labels=[0, 1]))

@@ -32,8 +32,9 @@ from torchvision.transforms import v2
 
 from detector.config import Preprocessing
 from detector.errors import InputError
-from detector.faces import resize_square
+from detector.faces import whole_image_input
 from detector.images import IMAGE_SUFFIXES, load_image
+from detector.runtime import normalise
 from detector.video import VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ def load_split(split: Split, size: int, cache_dir: Path | None = None, desc: str
 
     def decode(path: Path) -> list[np.ndarray] | InputError:
         try:
-            return faces.crops(path) if faces else [square_resize(load_image(path), size)]
+            return faces.crops(path) if faces else [whole_image_input(load_image(path), size)]
         except InputError as exc:
             return exc
 
@@ -286,17 +287,6 @@ class FaceCropping:
             _, frames, _ = read_frames(path, self.frames_per_video)
             return [crop for _, rgb in frames for crop in self._largest(rgb)]
         return self._largest(load_image(path))
-
-
-def square_resize(rgb: np.ndarray, size: int) -> np.ndarray:
-    """Centre-pad to a square (crops are square already), then resize as inference does."""
-    h, w = rgb.shape[:2]
-    if h != w:
-        side = max(h, w)
-        square = np.zeros((side, side, 3), np.uint8)
-        square[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = rgb
-        rgb = square
-    return resize_square(rgb, size)
 
 
 class ChannelShift(v2.Transform):
@@ -384,10 +374,6 @@ def flip_transform() -> v2.Compose:
     return v2.Compose([v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True)])
 
 
-def eval_transform() -> v2.Compose:
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True)])
-
-
 class ArrayDataset(Dataset):
     """Images held in memory as ``(N, S, S, 3)`` uint8 -> ``(3, S, S)`` float in [0, 1] and a float label."""
 
@@ -395,8 +381,7 @@ class ArrayDataset(Dataset):
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0),
                  sbi_keypoints: np.ndarray | None = None, sbi_probability: float = 0.5) -> None:
         self.x, self.y, self.transform = x, y, transform
-        self.mean = torch.tensor(mean).view(3, 1, 1)
-        self.std = torch.tensor(std).view(3, 1, 1)
+        self.mean, self.std = mean, std
         # with keypoints, each real face is replaced by its self-blended pseudo-fake with this probability
         self.sbi_keypoints = sbi_keypoints
         self.sbi_probability = sbi_probability
@@ -414,5 +399,5 @@ class ArrayDataset(Dataset):
                 image, _ = self_blend(image, self.sbi_keypoints[i], rng)
                 label = 1.0
         img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-        img = (self.transform(img) - self.mean) / self.std
+        img = normalise(self.transform(img), self.mean, self.std)
         return img, torch.tensor(label)

@@ -7,7 +7,8 @@ Adam + BCE-with-logits, step LR decay, early stopping on validation ROC AUC, the
 ``OUT/best`` (config.json + model.safetensors + model card; resolved config and validation metrics inside),
 ``OUT/last.pt`` for ``--resume`` (weights-only load, no code), one JSON line per epoch in ``OUT/log.jsonl``.
 channels_last everywhere; CPU: bf16 autocast where the CPU supports it; CUDA: fp16 autocast with loss scaling
-(``--precision bf16`` for bf16). ``--time-budget`` ends a run cleanly after a given number of minutes (lent
+(``--precision bf16`` for bf16). Validation scores through the inference runtime (``detector/runtime.py``), exactly as
+the Detector will. ``--time-budget`` ends a run cleanly after a given number of minutes (lent
 machines, grids).
 """
 
@@ -28,12 +29,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from detector.api import resolve_precision
+from detector.runtime import Runtime, autocast, resolve_precision
 from detector.config import Preprocessing
 from detector.errors import ConfigError
 from detector.checkpoint import read_config, resolve_checkpoint
 from detector.model import FusionDetector
-from train.data import (ArrayDataset, FaceCropping, balanced_weights, discover_many, eval_transform, flip_transform,
+from train.data import (ArrayDataset, FaceCropping, balanced_weights, discover_many, flip_transform,
                         light_transform, limit_split, load_split, robust_transform, source_of, train_transform)
 from train.metrics import binary_metrics
 
@@ -124,29 +125,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast_for(device: torch.device, precision: str, model: FusionDetector | None = None) -> torch.autocast | None:
-    """The Detector's precision rule (``resolve_precision``: fp16 on CUDA for auto, bf16 on CPUs that have it unless
-    a backbone is slower in bf16) as an autocast context; None for fp32."""
-    resolved = resolve_precision(precision, device, model)
-    if resolved == "fp32":
-        return None
-    return torch.autocast(device.type, dtype=torch.float16 if resolved == "fp16" else torch.bfloat16)
-
-
-@torch.inference_mode()
-def predict(model: nn.Module, loader: DataLoader, device: torch.device, precision: str) -> np.ndarray:
-    model.eval()
-    out = []
-    for x, _ in loader:
-        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        ctx = autocast_for(device, precision, model)
-        if ctx is None:
-            logits = model(x)
-        else:
-            with ctx:
-                logits = model(x)
-        out.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+def predict(model: FusionDetector, x: np.ndarray, device: torch.device, precision: str, batch: int) -> np.ndarray:
+    """P(fake) for uint8 crops through the inference runtime: validation scores exactly as the Detector will."""
+    runtime = Runtime(model, device, precision, batch)
+    try:
+        return runtime.scores(x)
+    finally:
+        runtime.close()
 
 
 def save_state(path: Path, **state: object) -> None:
@@ -217,8 +202,6 @@ def main(argv: list[str] | None = None) -> dict:
     train_loader = DataLoader(train_set, args.batch_size, shuffle=sampler is None, sampler=sampler,
                               num_workers=args.workers, generator=generator, drop_last=len(yt) > 64,
                               persistent_workers=args.workers > 0, pin_memory=pin)
-    val_loader = DataLoader(ArrayDataset(xv, yv, eval_transform(), pre.mean, pre.std), args.batch_size * 2,
-                            num_workers=min(args.workers, 4), pin_memory=pin)
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
@@ -254,13 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
         for step, (x, y) in enumerate(bar):
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             y = y.to(device, non_blocking=True)
-            ctx = autocast_for(device, args.precision, model)
-            if ctx is None:
-                loss = loss_fn(model(x).squeeze(1).float(), y)
-            else:
-                with ctx:
-                    logits = model(x)
-                loss = loss_fn(logits.squeeze(1).float(), y)
+            with autocast(device, resolve_precision(args.precision, device, model)):
+                logits = model(x)
+            loss = loss_fn(logits.squeeze(1).float(), y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -272,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
         running = float(running)
         scheduler.step()
         train_time = time.time() - t0
-        scores = predict(model, val_loader, device, args.precision)
+        scores = predict(model, xv, device, args.precision, args.batch_size * 2)
         val = binary_metrics(yv, scores, pre.threshold)
         improved = (val["roc_auc"] or 0.0) > best_auc
         if improved:

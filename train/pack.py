@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from train.data import SPLITS, discover, limit_split, sources, square_resize
+from detector.faces import whole_image_input
+from train.data import SPLITS, discover, limit_split, sources
 
 
 def parse_counts(items: list[str]) -> dict[str, int | None]:
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.copyfile(src, dst)
         else:
             with Image.open(src) as im:
-                rgb = square_resize(np.asarray(im.convert("RGB")), args.size)
+                rgb = whole_image_input(np.asarray(im.convert("RGB")), args.size)
             Image.fromarray(rgb).save(dst, args.format.upper(), quality=args.quality)
         return dst.stat().st_size
 
