@@ -146,22 +146,40 @@ def test_synthetic_faces_layout_when_fetched():
     assert test_sources and not test_sources & trainval
 
 
-def test_training_with_robust_augmentation_and_source_balance(tmp_path):
-    from train import fit
-
+def _sourced_split(root, cycle):
+    """A learnable manifest (24 train, 8 val) whose i-th image comes from source ``cycle[i % len(cycle)]``."""
     rng = np.random.default_rng(0)
-    (tmp_path / "img").mkdir()
+    (root / "img").mkdir()
     rows = []
     for split, n in (("train", 24), ("val", 8)):
         for i in range(n):
-            label = i % 2
             name = f"img/{split}-{i}.png"
-            Image.fromarray(_image(label, rng)).save(tmp_path / name)
-            rows.append([name, label, split, ["camera", "gan", "camera", "diffusion"][i % 4]])
-    manifest = _manifest(tmp_path, rows)
+            Image.fromarray(_image(i % 2, rng)).save(root / name)
+            rows.append([name, i % 2, split, cycle[i % len(cycle)]])
+    return _manifest(root, rows)
+
+
+def test_training_with_robust_augmentation_and_source_balance(tmp_path):
+    from train import fit
+
+    manifest = _sourced_split(tmp_path, ["camera", "gan", "camera", "diffusion"])
     summary = fit.main(["--data", str(manifest), "--backbones", "meso4", "--img-size", str(SIZE), "--epochs", "1",
                         "--augment", "robust", "--balance-sources", "--out", str(tmp_path / "run"), "--workers", "0",
                         "--batch-size", "8"])
     config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
     assert config["training"]["balance_sources"] is True and config["training"]["augment"] == "robust"
     assert summary["best_val_auc"] >= 0.0
+
+
+def test_a_held_out_generator_is_kept_out_of_training_and_validation(tmp_path):
+    from train import fit
+
+    manifest = _sourced_split(tmp_path, ["camera", "gan", "camera", "Diffusion-Y"])
+    common = ["--data", str(manifest), "--backbones", "meso4", "--img-size", str(SIZE), "--epochs", "1",
+              "--workers", "0", "--batch-size", "8", "--no-cache"]
+    fit.main(common + ["--hold-out-source", "diffusion", "--out", str(tmp_path / "run")])
+    training = json.loads((tmp_path / "run" / "best" / "config.json").read_text())["training"]
+    assert training["held_out_sources"] == ["diffusion"]
+    assert training["train_images"] == 18 and training["val_images"] == 6  # a quarter was that generator
+    with pytest.raises(SystemExit, match="no training or validation file has a source matching"):
+        fit.main(common + ["--hold-out-source", "difusion", "--out", str(tmp_path / "typo")])

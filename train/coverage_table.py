@@ -11,8 +11,9 @@
 Each ``--kind NAME=DATA[,DATA...]`` adds training data; row k is trained on the first k kinds with the fit.py
 arguments after ``--`` (the same for every row, so rows differ only in data). ``--variant LABEL="ARGS"`` adds a row
 trained on every kind with ARGS added (e.g. ``--variant SBI="--sbi"``: does self-blending help on top?).
-Each ``--eval LABEL=DATA:SPLIT`` is a column, scored with train/evaluate.py at the row's own threshold. Finished fits and scores are kept, so an
-interrupted run picks up where it stopped. Writes ``OUT/table.md`` and ``OUT/table.json``: ROC AUC / accuracy.
+Each ``--eval LABEL=DATA:SPLIT`` is a column, scored with train/evaluate.py at the row's own threshold. Finished
+fits and scores are kept, so an interrupted run picks up where it stopped. Writes ``OUT/table.md`` and
+``OUT/table.json``: ROC AUC / accuracy.
 """
 
 from __future__ import annotations

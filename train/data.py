@@ -154,6 +154,14 @@ def source_of(datasets: list[Path]) -> dict[Path, str]:
     return origin
 
 
+def hold_out(split: Split, origin: dict[Path, str], names: list[str]) -> tuple[Split, int]:
+    """``split`` without the files whose source contains one of ``names`` (case-insensitive), and how many went:
+    a generator kept out of training, so that a model's score on it says how it does on generators it never saw."""
+    wanted = [n.lower() for n in names]
+    keep = [i for i, f in enumerate(split.files) if not any(n in origin.get(f, "").lower() for n in wanted)]
+    return Split([split.files[i] for i in keep], [split.labels[i] for i in keep]), len(split.files) - len(keep)
+
+
 def balanced_weights(files: list[Path], labels: np.ndarray, origin: dict[Path, str]) -> np.ndarray:
     """Sampling weights under which each class is half of the draws and, within a class, each source's share grows
     with the square root of its size: no single source dominates a class (one generator among the fakes), and a

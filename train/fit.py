@@ -34,7 +34,7 @@ from detector.config import Preprocessing
 from detector.errors import ConfigError
 from detector.checkpoint import read_config, resolve_checkpoint
 from detector.model import FusionDetector
-from train.data import (ArrayDataset, FaceCropping, balanced_weights, discover_many, flip_transform,
+from train.data import (ArrayDataset, FaceCropping, balanced_weights, discover_many, flip_transform, hold_out,
                         light_transform, limit_split, load_split, robust_transform, source_of, train_transform)
 from train.metrics import binary_metrics
 
@@ -73,6 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="sample so that each class is half of every epoch and, within a class, each source (a "
                         "manifest's source column, else the --data folder) a share growing with the square root of "
                         "its size")
+    p.add_argument("--hold-out-source", nargs="+", default=None, metavar="NAME",
+                   help="leave out of training and validation every file whose source (see --balance-sources) "
+                        "contains NAME: evaluate.py's per-source rows then score a generator the model never saw")
     p.add_argument("--sbi", action="store_true",
                    help="add self-blended pseudo-fakes made from the real training faces (SBI)")
     p.add_argument("--sbi-probability", type=float, default=0.5, help="chance a real face becomes an SBI fake")
@@ -169,6 +172,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     splits = discover_many(args.data, seed=args.seed)
     cache = None if args.no_cache else CACHE
+    if args.hold_out_source:
+        origin = source_of(args.data)
+        held = {}
+        for name in ("train", "val"):
+            splits[name], held[name] = hold_out(splits[name], origin, args.hold_out_source)
+        if not sum(held.values()):
+            raise SystemExit(f"error: no training or validation file has a source matching {args.hold_out_source}.")
+        log.info("held out of training: %d train and %d val files (sources matching %s)", held["train"],
+                 held["val"], args.hold_out_source)
     train_split = limit_split(splits["train"], args.limit, args.seed)
     val_split = limit_split(splits["val"], args.limit, args.seed)
     if not train_split.files or not val_split.files:
@@ -261,6 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
                                   "seed": args.seed, "device": str(device), "precision": args.precision,
                                   "sbi": args.sbi, "augment": args.augment, "init": args.init,
                                   "balance_sources": args.balance_sources,
+                                  "held_out_sources": args.hold_out_source,
                                   "init_training": init_training, "init_backbones": backbone_sources}}
             card = (f"## Training\n\n`{command}`\n\nBest epoch {epoch + 1}; validation ROC AUC "
                     f"{val['roc_auc']:.4f}, accuracy {val['accuracy']:.4f} on {len(yv)} images.\n\n{card_extra}")

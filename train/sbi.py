@@ -31,12 +31,11 @@ def face_mask(shape: tuple[int, int], keypoints: np.ndarray | None, rng: np.rand
     if keypoints is None or np.isnan(keypoints).any():
         centre, axes = (w / 2, h * 0.55), (w * 0.32, h * 0.40)  # crops are centred on the face
     else:
-        eyes, nose, mouth, ears = keypoints[:2], keypoints[2], keypoints[3], keypoints[4:]
+        eyes, mouth, ears = keypoints[:2], keypoints[3], keypoints[4:]  # MediaPipe order; [2] is the nose
         centre = (float((eyes[:, 0].mean() + mouth[0]) / 2), float((eyes[:, 1].mean() + mouth[1]) / 2))
         width = max(float(np.abs(ears[0, 0] - ears[1, 0])), float(np.abs(eyes[0, 0] - eyes[1, 0])) * 1.8, 4.0)
         height = max(float(mouth[1] - eyes[:, 1].mean()) * 2.6, 4.0)
         axes = (width * 0.5, height * 0.5)
-        del nose
     scale = rng.uniform(0.8, 1.15, size=2)
     mask = np.zeros((h, w), np.float32)
     cv2.ellipse(mask, (int(round(centre[0])), int(round(centre[1]))),
