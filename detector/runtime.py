@@ -15,6 +15,7 @@ the figure the app gives.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,8 +35,10 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 / AMX), where autocast roughly doubles speed."""
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 / AMX), where autocast roughly doubles speed (read once:
+    the precision rule asks on every Runtime and every training step)."""
     try:
         flags = open("/proc/cpuinfo").read()
     except OSError:

@@ -172,8 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     splits = discover_many(args.data, seed=args.seed)
     cache = None if args.no_cache else CACHE
+    origin = source_of(args.data) if args.hold_out_source or args.balance_sources else {}
     if args.hold_out_source:
-        origin = source_of(args.data)
         held = {}
         for name in ("train", "val"):
             splits[name], held[name] = hold_out(splits[name], origin, args.hold_out_source)
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.balance_sources:
         if skipped_t:
             raise SystemExit("error: --balance-sources needs every training item readable (face crops, no skips).")
-        weights = balanced_weights(train_split.files, yt, source_of(args.data))
+        weights = balanced_weights(train_split.files, yt, origin)
         sampler = torch.utils.data.WeightedRandomSampler(weights.tolist(), len(yt), replacement=True,
                                                          generator=generator)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=sampler is None, sampler=sampler,
@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
     card_extra = args.card.read_text() if args.card else ""
     history_path = args.out / "log.jsonl"
     summary: dict = {"best_val_auc": best_auc}
+    precision = resolve_precision(args.precision, device, model)  # the Detector's rule, once
     started = time.time()
     for epoch in range(start_epoch, args.epochs):
         model.train()
@@ -249,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
         for step, (x, y) in enumerate(bar):
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             y = y.to(device, non_blocking=True)
-            with autocast(device, resolve_precision(args.precision, device, model)):
+            with autocast(device, precision):
                 logits = model(x)
             loss = loss_fn(logits.squeeze(1).float(), y)
             optimizer.zero_grad(set_to_none=True)
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
         running = float(running)
         scheduler.step()
         train_time = time.time() - t0
-        scores = predict(model, xv, device, args.precision, args.batch_size * 2)
+        scores = predict(model, xv, device, precision, args.batch_size * 2)
         val = binary_metrics(yv, scores, pre.threshold)
         improved = (val["roc_auc"] or 0.0) > best_auc
         if improved:
