@@ -54,6 +54,18 @@ def test_degrade_changes_resolution_and_compression_but_not_the_shape():
     assert dark.all(dim=1).any() or dark.all(dim=0).any() or not dark.any()
 
 
+def test_mixed_augmentation_degrades_about_half_of_the_faces():
+    from train.data import mixed_transform
+
+    rgb = torch.from_numpy(np.random.default_rng(1).integers(0, 255, (3, 64, 64), dtype=np.uint8))
+    degrade_or_not = mixed_transform(64).transforms[0]
+    torch.manual_seed(0)
+    changed = [not torch.equal(degrade_or_not(rgb), rgb) for _ in range(200)]
+    assert 0.38 < np.mean(changed) < 0.62
+    out = mixed_transform(64)(rgb)
+    assert out.shape == (3, 64, 64) and out.is_floating_point() and 0 <= out.min() and out.max() <= 1
+
+
 def test_source_balance_halves_the_classes_and_tempers_big_sources(tmp_path):
     files = [tmp_path / f"{i}" for i in range(110)]
     labels = np.array([1] * 100 + [0] * 10)  # fakes: 90 of one generator, 10 of another; 10 reals

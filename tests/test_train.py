@@ -193,6 +193,30 @@ def test_pack_makes_a_small_dataset_that_trains_like_the_original(tmp_path):
     assert copied["format"] == "copy" and json.loads((tmp_path / "c" / "PACK.json").read_text())["counts"]["test"] == 12
 
 
+def test_pack_degrade_makes_a_fixed_harder_copy(tmp_path):
+    import cv2
+
+    from train import pack
+
+    data = make_layout(tmp_path / "data", "manifest", n=8)
+    common = ["--data", str(data), "--count", "val=all", "--format", "webp", "--size", "32", "--quality", "100"]
+    pack.main([*common, "--out", str(tmp_path / "plain")])
+    info = pack.main([*common, "--out", str(tmp_path / "d1"), "--degrade"])
+    pack.main([*common, "--out", str(tmp_path / "d2"), "--degrade"])
+    assert info["degraded"] is True
+
+    def pixels(name: str) -> list[np.ndarray]:
+        return [np.asarray(Image.open(f).convert("RGB")) for f in discover(tmp_path / name)["val"].files]
+
+    plain, d1, d2 = pixels("plain"), pixels("d1"), pixels("d2")
+    assert all(np.array_equal(a, b) for a, b in zip(d1, d2))  # seeded: the same split every time
+    detail = [np.mean([cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for x in xs])
+              for xs in (plain, d1)]
+    assert detail[1] < 0.9 * detail[0]  # downscaling and JPEG took fine detail away
+    with pytest.raises(SystemExit, match="--degrade writes new pixels"):
+        pack.main(["--data", str(data), "--out", str(tmp_path / "x"), "--degrade"])
+
+
 def test_sbi_training_runs(tmp_path):
     data = make_layout(tmp_path / "data", "lower", n=6)
     _fit(data, tmp_path / "run", "--epochs", "1", "--sbi", "--augment", "flip")
@@ -499,3 +523,34 @@ def test_coverage_table_refuses_a_column_without_a_split(tmp_path):
 
     with pytest.raises(SystemExit):
         coverage_table.main(["--out", str(tmp_path), "--kind", "a=x", "--eval", "A=somewhere"])
+
+
+def test_train_last_fine_tunes_only_the_last_stages_and_keeps_the_frozen_statistics(tmp_path):
+    data = make_layout(tmp_path / "data", "lower", n=6)
+    source = FusionDetector(["resnet18"], preprocessing={"img_size": SIZE})  # timm groups: stem, layer1..layer4
+    source.save_checkpoint(tmp_path / "src")
+    _fit(data, tmp_path / "run", "--backbones", "resnet18", "--epochs", "1", "--lr", "1e-2",
+         "--init", str(tmp_path / "src"), "--train-last", "2")
+    before, after = source.state_dict(), torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    frozen = [k for k in before if k.startswith(("backbones.0.conv1", "backbones.0.bn1", "backbones.0.layer1",
+                                                 "backbones.0.layer2"))]
+    tuned = [k for k in before if k.startswith(("backbones.0.layer3", "backbones.0.layer4"))]
+    assert frozen and tuned
+    # frozen weights and their BatchNorm running statistics are untouched; the last two stages and the head learnt
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in tuned if k.endswith("conv1.weight"))
+    assert any(not torch.equal(before[k], after[k]) for k in tuned if k.endswith("running_mean"))
+    assert not torch.equal(before["head.0.weight"], after["head.0.weight"])
+    config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert config["training"]["train_last"] == 2 and config["freeze_backbones"] is False
+    from train import model_card
+
+    assert "only its last 2 parameter groups and the head fine-tuned" in model_card.main(
+        ["--model", str(tmp_path / "run" / "best")])
+    for extra, message in ((["--backbones", "meso4", "--train-last", "1"], "no parameter grouping"),
+                           (["--backbones", "resnet18", "--train-last", "9"], "only 5 parameter groups"),
+                           (["--backbones", "resnet18", "--train-last", "0"], "N >= 1"),
+                           (["--backbones", "resnet18", "--train-last", "1", "--freeze-backbones"], "exclude")):
+        with pytest.raises(SystemExit, match=message):
+            fit.main(["--data", str(data), "--img-size", str(SIZE), "--workers", "0", "--no-cache",
+                      "--out", str(tmp_path / "bad"), *extra])

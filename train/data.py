@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import random
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,7 +349,10 @@ class Degrade(v2.Transform):
         self.scale, self.quality, self.p_border, self.max_border = scale, quality, p_border, max_border
 
     def make_params(self, flat_inputs: list) -> dict:
-        g = torch.rand(8).tolist()
+        return self.params_from(torch.rand(8).tolist())
+
+    def params_from(self, g: Sequence[float]) -> dict:
+        """Parameters from 8 uniform numbers in [0, 1) (``pack.py --degrade`` draws them from a seeded generator)."""
         return {"scale": self.scale[0] + g[0] * (self.scale[1] - self.scale[0]),
                 "quality": int(self.quality[0] + g[1] * (self.quality[1] - self.quality[0])),
                 "border": g[2] < self.p_border, "sides": [v < 0.5 for v in g[3:7]], "width": self.max_border * g[7]}
@@ -375,6 +379,12 @@ class Degrade(v2.Transform):
 def robust_transform(size: int) -> v2.Compose:
     """:func:`light_transform` after :class:`Degrade`: for training on several sources of real and fake faces."""
     return v2.Compose([Degrade(), *light_transform(size).transforms])
+
+
+def mixed_transform(size: int) -> v2.Compose:
+    """:func:`light_transform`, with :class:`Degrade` first on half of the images: the model sees clean and degraded
+    faces alike (a model trained on degraded faces only loses the subtle face-swap cues of clean ones)."""
+    return v2.Compose([v2.RandomApply([Degrade()], p=0.5), *light_transform(size).transforms])
 
 
 def flip_transform() -> v2.Compose:

