@@ -5,16 +5,21 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import html
 import io
 import logging
 import os
+import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +28,22 @@ import numpy as np
 from PIL import Image
 
 from detector.api import Detector, default_model_path
-from detector.checkpoint import read_preprocessing
+from detector.checkpoint import is_repo_id, read_preprocessing, resolve_checkpoint, resolve_hub
 from detector.config import Preprocessing
-from detector.errors import DetectorError, WrongMediaError
+from detector.errors import CheckpointError, DetectorError, WrongMediaError
 from detector.explain import FUSED, overlay
 from detector.images import load_image
-from detector.render import draw_faces, timeline_figure
+from detector.live import LiveTracker
+from detector.render import draw_faces, draw_live, timeline_figure
 from detector.results import ImageResult, VideoResult
-from detector.video import MAX_FRAMES
+from detector.video import AGGREGATIONS, MAX_FRAMES
 
 log = logging.getLogger("app")
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "assets" / "examples"
 BUNDLED = "bundled default"
+EVIDENCE_PER_PERSON = 2  # a person's most suspicious frames shown with heatmaps
 MAX_UPLOAD = os.environ.get("DEEPFAKE_MAX_UPLOAD", "200mb")
 CONCURRENCY = int(os.environ.get("DEEPFAKE_CONCURRENCY", "2"))
 LIMITS = {  # documented in the README, "Limits"
@@ -88,6 +95,10 @@ class OutputFiles:
         self.folder = Path(os.environ.get("DEEPFAKE_OUTPUT_DIR", "") or folder or default)
         self.max_age_s = max_age_s
 
+    def remove(self) -> None:
+        """Delete the folder and everything in it (at exit, SIGTERM included: see :func:`main`)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def sweep(self) -> None:
         cutoff = time.time() - self.max_age_s
         for path in self.folder.glob("*.webp"):
@@ -110,33 +121,85 @@ class OutputFiles:
         return str(path)
 
 
-class UploadedImage(gr.Image):
+def uploaded_image(**kwargs: Any) -> gr.Image:
     """``gr.Image`` that hands the uploaded file's path to the project's own decoder, so a broken or hostile file
-    gets the pipeline's clear message (and EXIF, 16-bit, CMYK... are handled the same way as in the CLI)."""
+    gets the pipeline's clear message (and EXIF, 16-bit, CMYK... are handled the same way as in the CLI). The
+    instance's ``preprocess`` is replaced rather than subclassing: Gradio writes a ``.pyi`` stub beside the source of
+    every component subclass, which would put a file into the source tree at each start."""
+    component = gr.Image(type="filepath", **kwargs)
+    component.preprocess = lambda payload: None if payload is None else str(payload.path)  # type: ignore[method-assign]
+    return component
 
-    def get_block_name(self) -> str:
-        return "image"
 
-    def preprocess(self, payload: Any) -> str | None:  # type: ignore[override]
-        return None if payload is None else str(payload.path)
+MODELS_ROOT_ENV = "DEEPFAKE_MODELS_ROOT"
 
 
 class ModelStore:
-    """Loads each requested model once (lazily, thread-safe) and keeps it."""
+    """The models the Model box may load, each loaded lazily and kept in a small LRU.
 
-    def __init__(self) -> None:
-        self._models: dict[str, Detector] = {}
+    A public page takes any text here, so the box accepts only: the bundled model (and the checkpoints beside it in
+    ``assets/models``), Hugging Face repo ids (resolved through the Hub, never as local paths), and checkpoint folders
+    under one models root (``$DEEPFAKE_MODELS_ROOT``). Any other text gets the same refusal whether or not such a path
+    exists. Models are cached under their resolved checkpoint folder, not the typed text, so spellings of one model
+    share one copy, and at most ``size`` models stay loaded (``$DEEPFAKE_MODEL_CACHE``, default 2).
+    """
+
+    def __init__(self, size: int | None = None, models_root: str | os.PathLike | None = None) -> None:
+        self.size = max(1, int(size or os.environ.get("DEEPFAKE_MODEL_CACHE", "2")))
+        root = models_root if models_root is not None else os.environ.get(MODELS_ROOT_ENV, "")
+        self.roots = [default_model_path().parent.resolve()] + ([Path(root).expanduser().resolve()] if root else [])
+        self._models: OrderedDict[Path, Detector] = OrderedDict()
+        self._hub: OrderedDict[str, Path] = OrderedDict()  # repo id -> snapshot folder, bounded like the models
         self._lock = threading.Lock()
 
+    def refusal(self, text: str) -> str:
+        roots = f" or a checkpoint folder under {self.roots[1]}" if len(self.roots) > 1 else ""
+        return (f"{text!r} is not a model this server loads. Choose the bundled model, a Hugging Face repo id "
+                f"(owner/name){roots}; a server administrator can allow a folder with ${MODELS_ROOT_ENV}.")
+
+    def resolve(self, name: str | None) -> Path:
+        """The checkpoint folder a Model-box text stands for; one message for everything refused."""
+        text = (name or "").strip()
+        if not text or text == BUNDLED:
+            return default_model_path()
+        raw = Path(text)
+        for root in self.roots:
+            if ".." in raw.parts:
+                break
+            try:
+                candidate = (raw if raw.is_absolute() else root / raw).resolve()  # links followed: no way out
+            except (OSError, RuntimeError):
+                continue
+            if candidate != root and candidate.is_relative_to(root) and (raw.is_absolute() or candidate.is_dir()):
+                return resolve_checkpoint(candidate)  # only what lies inside an allowed root is looked at
+        if is_repo_id(text):
+            with self._lock:
+                cached = self._hub.get(text)
+            if cached is None:
+                cached = resolve_hub(text)
+                with self._lock:
+                    self._hub[text] = cached
+                    while len(self._hub) > 32:
+                        self._hub.popitem(last=False)
+            return cached
+        raise CheckpointError(self.refusal(text))
+
     def get(self, name: str | None) -> Detector:
-        key = (name or "").strip() or BUNDLED
-        with self._lock:
-            if key not in self._models:
-                try:
-                    self._models[key] = Detector.from_pretrained(None if key == BUNDLED else key, **LIMITS)
-                except DetectorError as exc:
-                    raise type(exc)(f"Cannot load model {key!r}: {exc}") from exc
-            return self._models[key]
+        label = (name or "").strip() or BUNDLED
+        try:
+            folder = self.resolve(name)
+            key = folder.resolve()
+            with self._lock:
+                if key in self._models:
+                    self._models.move_to_end(key)
+                    return self._models[key]
+                detector = Detector.from_pretrained(folder, **LIMITS)
+                self._models[key] = detector
+                while len(self._models) > self.size:
+                    self._models.popitem(last=False)
+                return detector
+        except DetectorError as exc:
+            raise type(exc)(f"Cannot load model {label!r}: {exc}") from exc
 
     def card(self, name: str | None) -> str:
         detector = self.get(name)
@@ -148,13 +211,13 @@ class ModelStore:
         return f"**{detector.name}** (no model card)"
 
 
-def _bundled_settings() -> tuple[float, float, int]:
-    """Threshold, crop margin and video frames of the bundled checkpoint, from its config.json (no model loaded)."""
+def _bundled_settings() -> Preprocessing:
+    """Threshold, crop margin, video frames and aggregation of the bundled checkpoint, from its config.json (no
+    model loaded)."""
     try:
-        pre = read_preprocessing(default_model_path())
+        return read_preprocessing(default_model_path())
     except DetectorError:  # no bundled model: the first request says so; the sliders start at the defaults
-        pre = Preprocessing()
-    return pre.threshold, pre.crop_margin, pre.video_frames
+        return Preprocessing()
 
 
 def _model_choices() -> list[str]:
@@ -193,6 +256,8 @@ CSS = """
        background: linear-gradient(to right, JET)}
 #model-card table {display: block; overflow-x: auto; max-width: 100%}
 .gradio-container {max-width: 100vw !important}
+.live-person {display: flex; flex-wrap: wrap; align-items: center; gap: 0.4em}
+.live-speed {font-variant-numeric: tabular-nums}
 """.replace("JET", JET)
 
 
@@ -249,7 +314,10 @@ def image_verdict(result: ImageResult, scope: str | None) -> str:
         return _verdict_box("no face", None, [result.message], scope)
     top = max(range(len(result.faces)), key=lambda i: result.faces[i].score)
     n = len(result.faces)
-    which = "The face" if n == 1 else f"Face {top + 1} of {n} is the most suspicious:"
+    if result.whole_image:
+        which = "The whole image, analysed as one face:"
+    else:
+        which = "One face was found:" if n == 1 else f"Face {top + 1} of {n} is the most suspicious:"
     detail = (f"{which} the model's estimate that it is fake is {result.score * 100:.0f}%. "
               + _band_text(result.threshold, result.uncertain_band))
     return _verdict_box(result.label, result.score, [detail, result.message], scope)
@@ -275,40 +343,81 @@ def video_verdict(result: VideoResult, scope: str | None) -> str:
     if result.score is None or result.top_track is None:
         return _verdict_box("no face", None, [f"{seen} {result.message}"], scope)
     track = next(t for t in result.tracks if t.id == result.top_track)
-    detail = (f"Person {track.id + 1} is the most suspicious: the {result.aggregation} of their {len(track.scores)} "
+    detail = (f"Person {track.id} is the most suspicious: the {result.aggregation} of their {len(track.scores)} "
               f"frames is {track.score * 100:.0f}% (highest single frame {max(track.scores) * 100:.0f}%). {seen} "
               + _band_text(result.threshold, result.uncertain_band))
     return _verdict_box(result.label, result.score, [detail, result.message], scope)
 
 
-def person_cards(result: VideoResult, evidence: dict[int, list[tuple[Any, Any, dict]]]) -> str:
-    """One row per person: thumbnail (their most suspicious frame), badge, score, and that frame's heatmaps."""
+def person_cards(result: VideoResult) -> str:
+    """One row per person: thumbnail (their most suspicious frame), badge, score, and their evidence frames with
+    heatmaps (chosen by ``Detector.analyze_video(explain=k)``)."""
     if not result.tracks:
         return ""
     rows = []
     for track in sorted(result.tracks, key=lambda t: -t.score):
-        items = evidence.get(track.id, [])
-        thumb = (f'<img class="thumb" src="{_data_uri(items[0][0].crop)}" alt="person {track.id + 1}">'
-                 if items and items[0][0].crop is not None else "")
+        items = [e for e in track.evidence if e.face.crop is not None]
+        thumb = f'<img class="thumb" src="{_data_uri(items[0].face.crop)}" alt="person {track.id}">' if items else ""
         figures = "".join(
-            _figure(face.crop, f"person {track.id + 1}, t={frame.time_s:.1f}s, {face.score * 100:.0f}%")
-            + (_cam_figures(face.crop, maps, f"person {track.id + 1}: ") if maps else "")
-            for face, frame, maps in items if face.crop is not None)
-        rows.append(f'<div class="card person">{thumb}<div><div class="card-head"><b>Person {track.id + 1}</b>'
+            _figure(e.face.crop, f"person {track.id}, t={e.time_s:.1f}s, {e.face.score * 100:.0f}%")
+            + (_cam_figures(e.face.crop, e.face.heatmaps, f"person {track.id}: ") if e.face.heatmaps else "")
+            for e in items)
+        rows.append(f'<div class="card person">{thumb}<div><div class="card-head"><b>Person {track.id}</b>'
                     f"{badge(track.label, track.score)}</div><p>{result.aggregation} of {len(track.scores)} frames; "
                     f"highest frame {max(track.scores) * 100:.0f}%</p></div>"
                     f'<div class="card-imgs">{figures}</div></div>')
     return f'{_legend()}<div class="cards">{"".join(rows)}</div>'
 
 
-def _suspicious_frames(result: VideoResult, per_person: int = 2) -> dict[int, list[tuple[Any, Any]]]:
-    """Each person's most suspicious sampled faces (with their frames), highest score first."""
-    where = {(fr.index, tuple(f.box)): (f, fr) for fr in result.frames for f in fr.faces}
-    chosen = {}
-    for track in result.tracks:
-        pairs = [where[k] for k in zip(track.frame_indices, map(tuple, track.boxes)) if k in where]
-        chosen[track.id] = sorted(pairs, key=lambda p: -p[0].score)[:per_person]
-    return chosen
+LIVE_EVERY_S = float(os.environ.get("DEEPFAKE_LIVE_EVERY_S", "0.066"))  # the browser sends a frame this often
+LIVE_LIMIT_S = int(os.environ.get("DEEPFAKE_LIVE_LIMIT_S", "300"))  # one session's stream ends after this
+LIVE_SESSIONS = int(os.environ.get("DEEPFAKE_LIVE_SESSIONS", "4"))  # live streams served at once
+LIVE_HINT = '<p class="hint" id="live-hint">Press the camera button to start: verdicts appear here.</p>'
+# the Live tab checks the camera itself, so an absent or refused camera gets a sentence rather than a blank box
+CAMERA_CHECK = """async () => {
+  const note = document.querySelector('#live-camera-note');
+  if (!note) return;
+  let msg = '';
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    msg = 'This browser gives the page no camera access (it needs HTTPS or localhost, and a browser with a camera ' +
+          'API). Use the Photo or Video tab instead.';
+  } else {
+    try {
+      const devices = await navigator.mediaDevices.enumerateDevices();
+      if (!devices.some(d => d.kind === 'videoinput')) {
+        msg = 'No camera was found on this device. Connect one and reload, or use the Photo or Video tab.';
+      } else {
+        const s = await navigator.mediaDevices.getUserMedia({video: true});
+        s.getTracks().forEach(t => t.stop());
+      }
+    } catch (e) {
+      msg = (e && e.name === 'NotAllowedError')
+        ? 'The camera was refused. Allow it for this site (the camera icon in the address bar) and reload.'
+        : 'The camera could not be opened (' + ((e && e.message) || e) + '). Close other apps using it and reload.';
+    }
+  }
+  note.textContent = msg;
+  note.style.display = msg ? 'block' : 'none';
+}"""
+
+
+def live_verdict_html(persons: list, detector: Detector, fps: float, latency_ms: float) -> str:
+    """Each person's badge (smoothed P(fake)), how many frames it rests on, and the speed."""
+    speed = f'<p class="live-speed">{fps:.1f} frames/s processed · {latency_ms:.0f} ms per frame</p>'
+    if not persons:
+        return f'<div class="verdict-box live">{badge("no face", None, big=True)}{speed}</div>'
+    top = max(persons, key=lambda p: p.smoothed)
+    rows = "".join(f'<p class="live-person" data-person="{p.id}" data-label="{p.label}"><b>Person {p.id}</b> '
+                   f"{badge(p.label, p.smoothed)} <span class=\"hint\">over {p.frames} frames</span></p>"
+                   for p in persons)
+    return (f'<div class="verdict-box live" data-label="{top.label}">{badge(top.label, top.smoothed, big=True)}'
+            f"{rows}{speed}<p class=\"hint\">{html.escape(_band_text(detector.pre.threshold, _band_of(detector)))}"
+            "</p></div>")
+
+
+def _band_of(detector: Detector) -> list[float] | None:
+    band = detector.band()
+    return None if band is None else [band[0], band[1]]
 
 
 HINT_IMAGE = ('<p class="hint" id="verdict-hint">Upload a photo (or click an example) and press '
@@ -330,6 +439,9 @@ def error_controls(data: dict | None) -> tuple[Any, Any]:
     if no_face:
         message = (data.get("message") or "No face was found.") + " If the photo is already a face crop, analyse it " \
             "as one face:"
+    elif data.get("error_kind") == "other tab":
+        other = "Video" if data.get("is") == "video" else "Photo"
+        message = f"{message} Use the button below to open the {other} tab."
     if not message:
         return gr.update(value="", visible=False), gr.update(visible=False)
     return gr.update(value=_error_box(message), visible=True), gr.update(visible=no_face)
@@ -342,8 +454,7 @@ def video_error_controls(data: dict | None) -> Any:
 def _failure(exc: DetectorError) -> dict:
     """An error as a result the page shows beside the input, where it stays (the toast of gr.Error would vanish)."""
     if isinstance(exc, WrongMediaError):  # a video in the photo tab, or the reverse
-        other = "Video" if exc.kind == "video" else "Photo"
-        return {"error": f"{exc} Use the button below to open the {other} tab.", "error_kind": "other tab"}
+        return {"error": str(exc), "error_kind": "other tab", "is": exc.kind}  # page advice is added by the page
     return {"error": str(exc), "error_kind": "input"}
 
 
@@ -367,6 +478,8 @@ def _result_tab(kind: str, hint: str, side: Any, build_inputs: Any) -> tuple[lis
     """One tab's layout: the verdict on top (first screen, on a phone too), the input column beside the picture of
     the result, then the cards and the JSON. Returns the outputs ``[verdict, side, cards, json]`` and the inputs."""
     verdict = gr.HTML(hint, elem_id=f"{kind}-verdict")
+    # every new verdict scrolls into view (Analyse and a clicked example alike; on a phone it is below the input)
+    verdict.change(None, js=SCROLL_TO_VERDICT.replace("{id}", f"{kind}-verdict"), api_name=False)
     cards = gr.HTML(elem_id=f"{kind}-cards", render=False)
     data = gr.JSON(label="Result (JSON)", render=False)
     outputs = [verdict, side, cards, data]
@@ -381,9 +494,51 @@ def _result_tab(kind: str, hint: str, side: Any, build_inputs: Any) -> tuple[lis
     return outputs, inputs
 
 
-def build_demo(store: ModelStore | None = None) -> gr.Blocks:
+class LiveHandler:
+    """The Live tab's handler, one call per camera frame: faces boxed and numbered, each person's smoothed verdict,
+    the speed. Per-session state (the tracker) travels in a ``gr.State``. A frame that arrives while the previous one
+    of the same session is still being scored is dropped, not queued. ``benchmarks/live.py`` replays clips through
+    this very object."""
+
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+        self.__name__ = "live_step"  # Gradio names the event after its function
+
+    def __call__(self, frame: np.ndarray | None, state: dict | None, model: str = BUNDLED, face_conf: float = 0.5
+                 ) -> tuple[Any, Any, dict | None]:
+        if frame is None:
+            return gr.skip(), LIVE_HINT, state
+        try:
+            detector = self.store.get(model)
+        except DetectorError as exc:
+            return gr.skip(), _error_box(str(exc)), state
+        if state is None or state.get("model") != model:
+            state = {"model": model, "tracker": LiveTracker(detector.label_for), "busy": threading.Lock(),
+                     "last": None, "fps": 0.0, "latency_ms": []}
+        if not state["busy"].acquire(blocking=False):
+            return gr.skip(), gr.skip(), state
+        try:
+            started = time.perf_counter()
+            rgb = load_image(frame, detector.max_pixels)
+            persons = state["tracker"].update(detector.score_frame(rgb, min_face_confidence=face_conf))
+            now = time.perf_counter()
+            if state["last"] is not None:
+                rate = 1.0 / max(now - state["last"], 1e-6)
+                state["fps"] = rate if not state["fps"] else 0.8 * state["fps"] + 0.2 * rate
+            state["last"] = now
+            latency = (now - started) * 1000
+            state["latency_ms"] = (state["latency_ms"] + [latency])[-200:]
+            return draw_live(rgb, persons), live_verdict_html(persons, detector, state["fps"], latency), state
+        except DetectorError as exc:
+            return gr.skip(), _error_box(str(exc)), state
+        finally:
+            state["busy"].release()
+
+
+def build_demo(store: ModelStore | None = None, files: OutputFiles | None = None) -> gr.Blocks:
     """The whole UI. Models load lazily on the first request, once."""
     store = store or ModelStore()
+    files = files or OutputFiles()
 
     def analyze_image(image: str | None, whole_image: bool = False, model: str = BUNDLED,
                       threshold: float | None = None, face_conf: float = 0.5, margin: float | None = None
@@ -394,7 +549,7 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
             detector = store.get(model)
             rgb = load_image(image, detector.max_pixels)
             result = detector.analyze_image(rgb, explain=True, whole_image=whole_image, threshold=threshold,
-                                            min_face_confidence=face_conf, crop_margin=margin)
+                                            min_face_confidence=face_conf, crop_margin=margin, name=Path(image).name)
         except DetectorError as exc:
             return HINT_IMAGE, None, "", _failure(exc)
         files.sweep()
@@ -403,26 +558,21 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
 
     def analyze_video(video: str | None, model: str = BUNDLED, threshold: float | None = None,
                       frames: int | None = None, face_conf: float = 0.5, margin: float | None = None,
-                      aggregation: str = "mean", progress: gr.Progress = gr.Progress()) -> tuple[str, Any, str, dict]:
+                      aggregation: str | None = None, progress: gr.Progress = gr.Progress()
+                      ) -> tuple[str, Any, str, dict]:
         if not video:
             return HINT_VIDEO, None, "", {"error": "Upload a video first.", "error_kind": "input"}
         try:
             detector = store.get(model)
+            if threshold is not None and abs(float(threshold) - detector.pre.threshold) < 1e-9:
+                threshold = None  # the slider at the model's own value: clips use the model's clip-level calibration
             result = detector.analyze_video(
                 video, frames=None if frames is None else int(frames), aggregation=aggregation, threshold=threshold,
-                keep_crops=True, min_face_confidence=face_conf, crop_margin=margin,
-                progress=lambda done, total: progress(0.8 * done / max(total, 1), desc="sampling frames"))
+                min_face_confidence=face_conf, crop_margin=margin, explain=EVIDENCE_PER_PERSON,
+                progress=lambda done, total: progress(done / max(total, 1), desc="frames, then heatmaps"))
         except DetectorError as exc:
             return HINT_VIDEO, None, "", _failure(exc)
-        chosen = _suspicious_frames(result)
-        total, done, evidence = sum(map(len, chosen.values())), 0, {}
-        for pid, items in chosen.items():  # heatmaps face by face, so the progress bar covers this stage too
-            evidence[pid] = []
-            for face, frame in items:
-                progress(0.8 + 0.2 * done / total, desc=f"heatmaps {done + 1}/{total}")
-                evidence[pid].append((face, frame, detector.explain_crops(face.crop[None])[0]))
-                done += 1
-        return (video_verdict(result, detector.scope), timeline_figure(result), person_cards(result, evidence),
+        return (video_verdict(result, detector.scope), timeline_figure(result), person_cards(result),
                 result.to_dict())
 
     def example_photo(image: str) -> tuple[str, Any, str, dict]:
@@ -432,13 +582,15 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
     def example_clip(video: str, progress: gr.Progress = gr.Progress()) -> tuple[str, Any, str, dict]:
         return analyze_video(video, progress=progress)
 
-    def settings_of(model_name: str) -> tuple[Any, Any, Any]:
-        """A model change brings that checkpoint's own threshold, crop margin and video frames into the settings."""
+    def settings_of(model_name: str) -> tuple[Any, Any, Any, Any]:
+        """A model change brings that checkpoint's own threshold, crop margin, video frames and aggregation into the
+        settings."""
         try:
             pre = store.get(model_name).pre
         except DetectorError:
-            return gr.update(), gr.update(), gr.update()
-        return gr.update(value=pre.threshold), gr.update(value=pre.crop_margin), gr.update(value=pre.video_frames)
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        return (gr.update(value=pre.threshold), gr.update(value=pre.crop_margin), gr.update(value=pre.video_frames),
+                gr.update(value=pre.video_aggregation))
 
     def card_of(model_name: str) -> str:
         try:
@@ -447,7 +599,7 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
             return f"**Cannot load model:** {exc}"
 
     def photo_inputs(outputs: list) -> tuple:
-        image_in = UploadedImage(type="filepath", label="Photo", height=320, sources=["upload", "webcam", "clipboard"])
+        image_in = uploaded_image(label="Photo", height=320, sources=["upload", "webcam", "clipboard"])
         image_btn = gr.Button("Analyse photo", variant="primary")
         image_error = gr.HTML(visible=False, elem_id="image-error")
         whole_btn = gr.Button("Analyse the whole image as one face", visible=False)
@@ -464,8 +616,7 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
         _examples(EXAMPLE_VIDEOS, video_in, example_clip, outputs)
         return video_in, video_btn, video_error, to_photo_btn
 
-    files = OutputFiles()
-    default_threshold, default_margin, default_frames = _bundled_settings()
+    bundled = _bundled_settings()
     with gr.Blocks(title="Deepfake detector", delete_cache=(1800, 3600)) as demo:
         gr.Markdown("# Deepfake detector\nEvery face is found, scored real/fake by a fusion of CNNs, and heatmaps "
                     "show what each network looked at.")
@@ -477,19 +628,36 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
             with gr.Tab("Video", id="video"):
                 video_outputs, (video_in, video_btn, video_error, to_photo_btn) = _result_tab(
                     "video", HINT_VIDEO, gr.Plot(label="Fake score over time, per person", render=False), video_inputs)
+            with gr.Tab("Live", id="live") as live_tab:
+                gr.Markdown("Point your camera at a face (or a screen showing one) and press the camera's record "
+                            "button: every face is boxed and numbered, and each person's verdict settles as frames "
+                            "add up (*Uncertain* until a person has been seen in a few frames). Frames are scored as "
+                            "they arrive and dropped when the server is behind, never queued. No heatmaps here.")
+                gr.HTML('<p id="live-camera-note" class="input-error" role="alert" style="display:none">'
+                                    "</p>")
+                with gr.Row(equal_height=False):
+                    with gr.Column(min_width=300):
+                        live_in = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                                           elem_id="live-camera")
+                    with gr.Column(min_width=300):
+                        live_verdict = gr.HTML(LIVE_HINT, elem_id="live-verdict")
+                        live_out = gr.Image(label="Faces found", format="jpeg", elem_id="live-frame",
+                                            interactive=False)
+                live_state = gr.State(None)
             with gr.Tab("Model and settings", id="model"):
                 model = gr.Dropdown(_model_choices(), value=BUNDLED, allow_custom_value=True,
                                     label="Model (or a checkpoint folder / Hub repo id)")
                 with gr.Accordion("Settings (the model's own values by default)", open=True):
-                    threshold = gr.Slider(0.01, 0.99, value=default_threshold, step=0.01,
+                    threshold = gr.Slider(0.01, 0.99, value=bundled.threshold, step=0.01,
                                           label="Decision threshold: a fake score at or above it is 'fake'")
-                    frames = gr.Slider(1, MAX_FRAMES, value=default_frames, step=1,
+                    frames = gr.Slider(1, MAX_FRAMES, value=bundled.video_frames, step=1,
                                        label="Video frames to sample (the model's own number by default)")
                     face_conf = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="Face detector confidence")
-                    margin = gr.Slider(0.8, 2.5, value=default_margin, step=0.05,
+                    margin = gr.Slider(0.8, 2.5, value=bundled.crop_margin, step=0.05,
                                        label="Crop margin (x face box; the model's training crops by default)")
-                    aggregation = gr.Radio(["mean", "confident", "max"], value="mean",
-                                           label="Video: per-person aggregation")
+                    aggregation = gr.Radio(list(AGGREGATIONS), value=bundled.video_aggregation,
+                                           label="Video: how a person's frame scores become one (the model's by "
+                                                 "default)")
                 card = gr.Markdown(elem_id="model-card")
         gr.Markdown(DISCLAIMER)
 
@@ -499,21 +667,20 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
         video_inputs = [video_in, model, threshold, frames, face_conf, margin, aggregation]
 
         def wire(button: gr.Button, fn: Any, inputs: list, outputs: list, show: Any, controls: list,
-                 verdict_id: str, api_name: Any, trigger: Any = None) -> None:
-            """Disable the button while the run is in flight, show errors beside the input, scroll to the verdict."""
+                 api_name: Any, trigger: Any = None) -> None:
+            """Disable the button while the run is in flight, show errors beside the input."""
             run = (trigger or button.click)(_busy, None, button, api_name=False).then(fn, inputs, outputs,
                                                                                      api_name=api_name)
             run.then(show, [outputs[-1]], controls, api_name=False).then(
-                _ready, None, button, api_name=False).then(None, js=SCROLL_TO_VERDICT.replace("{id}", verdict_id))
+                _ready, None, button, api_name=False)
 
-        wire(image_btn, analyze_image, image_inputs, image_outputs, error_controls, image_controls, "image-verdict",
-             "analyze_image")
+        wire(image_btn, analyze_image, image_inputs, image_outputs, error_controls, image_controls, "analyze_image")
         wire(video_btn, analyze_video, video_inputs, video_outputs, video_error_controls, video_controls,
-             "video-verdict", "analyze_video")
+             "analyze_video")
         # one click out of a dead end: the whole image as one face, or the other tab (the browser refuses a video in
         # the photo input and a photo in the video input before the server sees it)
-        wire(image_btn, analyze_image, image_inputs, image_outputs, error_controls, image_controls, "image-verdict",
-             False, trigger=whole_btn.click(lambda: True, None, whole, api_name=False).then)
+        wire(image_btn, analyze_image, image_inputs, image_outputs, error_controls, image_controls, False,
+             trigger=whole_btn.click(lambda: True, None, whole, api_name=False).then)
         to_video_btn.click(lambda: gr.Tabs(selected="video"), None, tabs, api_name=False)
         to_photo_btn.click(lambda: gr.Tabs(selected="photo"), None, tabs, api_name=False)
         # no stale state: a new upload, another model or a setting a person changes clears the results
@@ -525,14 +692,43 @@ def build_demo(store: ModelStore | None = None) -> gr.Blocks:
         model.change(_cleared_image, None, image_outputs + image_controls, api_name=False)
         model.change(_cleared_video, None, video_outputs + video_controls, api_name=False)
         model.change(card_of, [model], [card], api_name="model_card")
-        model.change(settings_of, [model], [threshold, margin, frames], api_name=False)
+        live_in.stream(LiveHandler(store), [live_in, live_state, model, face_conf],
+                       [live_out, live_verdict, live_state], stream_every=LIVE_EVERY_S, time_limit=LIVE_LIMIT_S,
+                       concurrency_limit=LIVE_SESSIONS, api_name="live_frame", show_progress="hidden")
+        live_tab.select(None, js=CAMERA_CHECK, api_name=False)
+        model.change(lambda: None, None, live_state, api_name=False)
+        model.change(settings_of, [model], [threshold, margin, frames, aggregation], api_name=False)
         demo.load(card_of, [model], [card], api_name=False)
     return demo
 
 
+def bound_allocator(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas. Each thread that allocates may otherwise get an arena of its own that is never
+    given back: under concurrent requests (Gradio's worker threads, PyTorch's and OpenCV's pools) the server's memory
+    grew by about 1 GB per 210 requests and stayed flat with two arenas (README, "Load"). Setting MALLOC_ARENA_MAX
+    in the environment is too late once Python runs; mallopt applies it now. False where there is no glibc."""
+    import ctypes
+    import ctypes.util
+
+    if os.environ.get("DEEPFAKE_BOUND_ALLOCATOR") == "0":  # for the load benchmark's comparison run only
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-8, int(os.environ.get("MALLOC_ARENA_MAX", arenas))))  # -8: M_ARENA_MAX
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    demo = build_demo()
+    if bound_allocator():
+        log.info("malloc arenas capped at %s (bounded memory under concurrent requests)",
+                 os.environ.get("MALLOC_ARENA_MAX", 2))
+    files = OutputFiles()
+    atexit.register(files.remove)
+    # SIGTERM (docker stop, a Space restart, systemd) would end the process without running atexit: exit normally
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    demo = build_demo(files=files)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

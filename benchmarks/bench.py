@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 REPORT_CONFIGS = ["xception", "densenet121", "resnet50", "meso4", "meso4+resnet50", "meso4+densenet121",
                   "meso4+xception", "xception+resnet50", "xception+densenet121", "resnet50+densenet121"]
-PATHS = ["eager_fp32", "channels_last", "bf16", "bf16_fast", "fp32_fast", "onnx_fp32", "onnx_int8"]
+PATHS = ["eager_fp32", "channels_last", "bf16", "bf16_fast", "fp32_fast", "onnx_fp32", "onnx_int8", "detector_auto"]
 CUDA_PATHS = ["cuda_fp32", "cuda_fp16", "cuda_fp16_cl", "cuda_bf16_cl"]
 
 
@@ -93,6 +93,9 @@ def load(config: str) -> FusionDetector:
     return FusionDetector(config.split("+")).eval()
 
 
+CHOSEN: dict = {}  # the scoring path the runtime picked on this machine (detector_auto)
+
+
 def make_runner(model: FusionDetector, path: str, tmp: Path):
     """A function images(N,3,S,S) float32 numpy -> P(fake), for one path."""
     if path.startswith("onnx"):
@@ -103,6 +106,10 @@ def make_runner(model: FusionDetector, path: str, tmp: Path):
         return scorer.predict_proba
     if path.startswith("cuda"):
         return cuda_runner(model, path)
+    if path == "detector_auto":  # what the Detector runs: the runtime measures its paths and keeps the fastest
+        runtime = Runtime(model, "cpu", "auto", backend="auto")
+        CHOSEN["backend"] = runtime.backend
+        return lambda x: torch.sigmoid(runtime.forward(torch.from_numpy(x))).squeeze(1).numpy()
     if path in ("bf16_fast", "fp32_fast"):  # the Detector's CPU runtime: BatchNorm folded, batch split across cores;
         # bf16 where the CPU has it and every backbone gains from it, else fp32 (EfficientNet-Lite)
         runtime = Runtime(model, "cpu", path.split("_")[0])
@@ -187,6 +194,8 @@ def measure(config: str, path: str, reps: int, tmp: Path, trained: bool) -> dict
         entry["faces_per_s_b256"] = round(256 / statistics.median(timed(run, big, max(2, reps // 2))), 1)
         entry["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     entry["peak_rss_mb"] = round(peak_rss_mb())  # this process ran only this configuration on this path
+    if CHOSEN:
+        entry["backend"] = CHOSEN["backend"]
     sample = accuracy_sample(size) if trained else None
     if sample is not None:
         scores = np.concatenate([run(sample[0][i:i + 32]) for i in range(0, len(sample[0]), 32)])
@@ -327,6 +336,10 @@ def main() -> None:
         if config == "default" and not (default_model_path() / "model.safetensors").is_file():
             continue
         report["models"][config] = bench_model(config, paths, args.quick, trained=config == "default")
+    for model in report["models"].values():  # each path's share of the fp32 peak measured in this run
+        for entry in model["paths"].values():
+            entry["share_of_fp32_peak"] = round(entry["faces_per_s_b32"] * model["gflops_per_face"]
+                                                / report["peak_gflops_fp32"], 3)
     if "default" in report["models"]:
         d = report["models"]["default"]
         report["default"] = {"faces_per_s": {k: v["faces_per_s_b32"] for k, v in d["paths"].items()}}

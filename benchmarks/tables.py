@@ -14,7 +14,7 @@ from pathlib import Path
 NAMES = {"eager_fp32": "eager fp32", "channels_last": "channels_last", "bf16": "bf16 autocast",
          "bf16_fast": "bf16 + folded BN + split batch (Detector)",
          "fp32_fast": "fp32 + folded BN + split batch (Detector, EfficientNet-Lite)", "onnx_fp32": "ONNX Runtime fp32",
-         "onnx_int8": "ONNX Runtime int8"}
+         "onnx_int8": "ONNX Runtime int8", "detector_auto": "Detector (the path its runtime chose here)"}
 
 
 def delta(entry: dict) -> str:
@@ -42,16 +42,19 @@ def compact_table(report: dict) -> str:
 
 
 def cpu_tables(report: dict) -> str:
-    rows = ["| model (input) | GFLOP/face | path | faces/s batch 1 | faces/s batch 32 | p50 / p95 ms (1 face) | "
-            "peak RSS MB | ΔROC AUC vs fp32 (400 DFDC test crops) |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model (input) | GFLOP/face | path | faces/s batch 1 | faces/s batch 32 | share of fp32 peak | "
+            "p50 / p95 ms (1 face) | peak RSS MB | ΔROC AUC vs fp32 (400 DFDC test crops) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for config, model in report["models"].items():
         for i, (path, e) in enumerate(model["paths"].items()):
             head = (f"{label(config, model)} ({model['img_size']})",
                     f"{model['gflops_per_face']:.1f}") if i == 0 else ("", "")
             auc = f" (AUC {e['roc_auc']:.3f})" if i == 0 and "roc_auc" in e else ""
-            rows.append(f"| {head[0]} | {head[1]} | {NAMES.get(path, path)} | {e['faces_per_s_b1']:g} | "
-                        f"{e['faces_per_s_b32']:g} | {e['p50_ms']} / {e['p95_ms']} | {e.get('peak_rss_mb', '')} | "
-                        f"{delta(e)}{auc} |")
+            share = f"{e['share_of_fp32_peak']:.0%}" if "share_of_fp32_peak" in e else ""
+            name = NAMES.get(path, path) + (f": {e['backend']}" if "backend" in e else "")
+            rows.append(f"| {head[0]} | {head[1]} | {name} | {e['faces_per_s_b1']:g} | "
+                        f"{e['faces_per_s_b32']:g} | {share} | {e['p50_ms']} / {e['p95_ms']} | "
+                        f"{e.get('peak_rss_mb', '')} | {delta(e)}{auc} |")
     return "\n".join(rows)
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,10 +23,12 @@ from .explain import gradcam_maps
 from .faces import Face, FaceFinder, crop_box, crop_face, pad_to_square, reading_order, resize_square
 from .images import ImageInput, load_image
 from .limits import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS
+from .live import LiveFrame, LiveTracker
+from .live import stream as live_stream
 from .model import FusionDetector
-from .results import FaceResult, FrameResult, ImageResult, VideoResult
+from .results import Evidence, FaceResult, FrameResult, ImageResult, VideoResult
 from .runtime import Runtime
-from .video import DEFAULT_MAX_DURATION_S, aggregate, link_tracks, read_frames
+from .video import DEFAULT_MAX_DURATION_S, aggregate, is_person, link_tracks, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,9 @@ class Detector:
             Grad-CAM always runs in fp32. On the CPU, scoring runs on a copy of the model with BatchNorm folded into
             the convolutions and each batch split across the cores (:class:`~detector.fast.FastScorer`), taken when
             the Detector is built: build a new Detector after changing the model's weights.
+        backend: ``"auto"`` (on the CPU: ONNX Runtime where it gives the same scores within 1e-4 and is measured
+            faster on this machine, else PyTorch; see :mod:`detector.runtime`), ``"torch"`` or ``"onnx"``. Grad-CAM
+            always runs on PyTorch.
     """
 
     def __init__(
@@ -65,8 +71,9 @@ class Detector:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_duration_s: float = DEFAULT_MAX_DURATION_S,
         precision: str = "auto",
+        backend: str = "auto",
     ) -> None:
-        self.runtime = Runtime(model, device, precision, batch=_BATCH)
+        self.runtime = Runtime(model, device, precision, batch=_BATCH, backend=backend)
         self.device, self.precision, self.model = self.runtime.device, self.runtime.precision, self.runtime.model
         self.pre: Preprocessing = model.preprocessing
         self.faces = FaceFinder(min_face_confidence)
@@ -77,8 +84,10 @@ class Detector:
         self._lock = threading.Lock()  # one forward/Grad-CAM at a time per model (hooks are per-module)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike | None = None, **kwargs: object) -> Detector:
-        """Load a checkpoint folder or Hub repo id; ``None`` loads the bundled default model."""
+    def from_pretrained(cls, name_or_path: str | os.PathLike | None = None, require_hash: bool | None = None,
+                        **kwargs: object) -> Detector:
+        """Load a checkpoint folder or Hub repo id; ``None`` loads the bundled default model. ``require_hash``: see
+        :meth:`FusionDetector.from_pretrained` (checkpoints from elsewhere must record their weights' SHA-256)."""
         if name_or_path is None:
             name_or_path = default_model_path()
             if not (Path(name_or_path) / "model.safetensors").is_file():
@@ -86,7 +95,8 @@ class Detector:
                     f"No bundled default model at {name_or_path}. Pass a checkpoint folder or Hub repo id "
                     "(--model), or train one with `python train/fit.py` (see README)."
                 )
-        return cls(FusionDetector.from_pretrained(name_or_path), **kwargs)  # type: ignore[arg-type]
+        model = FusionDetector.from_pretrained(name_or_path, require_hash=require_hash)
+        return cls(model, **kwargs)  # type: ignore[arg-type]
 
     @property
     def name(self) -> str:
@@ -121,23 +131,30 @@ class Detector:
             x = self.to_tensor(crops).contiguous()
             return gradcam_maps(self.model, x)
 
-    def band(self, threshold: float | None = None) -> tuple[float, float] | None:
-        """The checkpoint's uncertain band, widened to hold a caller's own threshold; None when it has none."""
-        if self.pre.uncertain_band is None:
+    def band(self, threshold: float | None = None, clip: bool = False) -> tuple[float, float] | None:
+        """The checkpoint's uncertain band (``clip``: the clip-level one), widened to hold a caller's own threshold;
+        None when it has none."""
+        band = self.pre.clip_band if clip else self.pre.uncertain_band
+        if band is None:
             return None
-        lo, hi = self.pre.uncertain_band
-        t = self.pre.threshold if threshold is None else float(threshold)
+        lo, hi = band
+        t = self._threshold(threshold, clip)
         return min(lo, t), max(hi, t)
 
-    def label_for(self, score: float | None, threshold: float | None = None) -> str:
-        """``real`` / ``fake`` at the threshold, ``uncertain`` inside the checkpoint's band, ``no face`` for None."""
+    def _threshold(self, threshold: float | None, clip: bool) -> float:
+        if threshold is not None:
+            return float(threshold)
+        return self.pre.clip_threshold if clip else self.pre.threshold
+
+    def label_for(self, score: float | None, threshold: float | None = None, clip: bool = False) -> str:
+        """``real`` / ``fake`` at the threshold, ``uncertain`` inside the checkpoint's band, ``no face`` for None.
+        ``clip``: a person's aggregated score in a video, judged by the checkpoint's clip-level calibration."""
         if score is None:
             return "no face"
-        band = self.band(threshold)
+        band = self.band(threshold, clip)
         if band is not None and band[0] <= score < band[1]:
             return "uncertain"
-        t = self.pre.threshold if threshold is None else threshold
-        return self.pre.class_names[1] if score >= t else self.pre.class_names[0]
+        return self.pre.class_names[1] if score >= self._threshold(threshold, clip) else self.pre.class_names[0]
 
     def _finder(self, min_face_confidence: float | None) -> FaceFinder:
         if min_face_confidence is None:
@@ -186,17 +203,20 @@ class Detector:
         keep_crops: bool = False,
         min_face_confidence: float | None = None,
         crop_margin: float | None = None,
+        name: str | None = None,
     ) -> ImageResult:
         """Find and score every face. ``whole_image=True`` scores the image itself as one face crop (for
         pre-cropped faces). No face found is a normal result (``label == "no face"``, ``score is None``).
-        ``min_face_confidence`` and ``crop_margin`` override the detector's and the checkpoint's settings."""
+        ``min_face_confidence`` and ``crop_margin`` override the detector's and the checkpoint's settings; ``name``
+        is how error messages call the input (default: its file name)."""
         _check_threshold(threshold)
         pre = self._geometry(crop_margin)
         finder = self._finder(min_face_confidence)
         rgb = load_image(image, self.max_pixels)
         h, w = rgb.shape[:2]
         if min(h, w) < 2:
-            raise InputError(f"The image is only {w}x{h} pixels; nothing can be analysed.")
+            raise InputError(f"{name or _display_name(image)}: the image is only {w}x{h} pixels; nothing can be "
+                             "analysed.")
         dropped = 0
         message = ""
         if whole_image:
@@ -207,11 +227,14 @@ class Detector:
             maps = self.explain_crops(crop[None])[0] if explain else None
             faces = [FaceResult([0, 0, w, h], [-x0, -y0, side], 1.0, score, self.label_for(score, threshold),
                                 crop, maps)]
+            if not finder.detect(rgb, tiles=False):  # say it when the verdict is about an image without a face
+                message = ("No face was detected in this image: the score is for the whole image analysed as if it "
+                           "were one face crop, which is only meaningful for an already-cropped face.")
         else:
             found, dropped = self._faces_of(rgb, finder=finder)
             faces = self._score_faces(rgb, found, explain, threshold, keep_crops, pre)
             if not faces:
-                message = "No face was found. You can analyse the whole image as one face instead."
+                message = "No face was found."
             elif dropped:
                 message = f"{dropped} more faces were found but not analysed (limit max_faces={self.max_faces})."
         score = max((f.score for f in faces), default=None)
@@ -219,23 +242,42 @@ class Detector:
         return ImageResult(w, h, faces, score, self.label_for(score, threshold), t, self.name, whole_image,
                            message, dropped, _band_list(self.band(threshold)))
 
+    # ------------------------------------------------------------------------------------------------ streams
+    def score_frame(self, rgb: np.ndarray, min_face_confidence: float | None = None,
+                    crop_margin: float | None = None) -> list[FaceResult]:
+        """Every face of one video frame, scored (no tiled search, no heatmaps: the fast path of live streams)."""
+        found, _ = self._faces_of(rgb, tiles=False, finder=self._finder(min_face_confidence))
+        return self._score_faces(rgb, found, False, None, False, self._geometry(crop_margin))
+
+    def stream(self, frames: Iterable[np.ndarray], min_face_confidence: float | None = None,
+               crop_margin: float | None = None, **tracker: Any) -> Iterator[LiveFrame]:
+        """Per-person verdicts over a stream of RGB frames (a webcam, a replayed clip), one :class:`LiveFrame` per
+        frame: each person's smoothed P(fake) and a verdict that settles as evidence builds up (see
+        :mod:`detector.live`; ``tracker`` keywords go to :class:`~detector.live.LiveTracker`)."""
+        return live_stream(self, frames, LiveTracker(self.label_for, **tracker), min_face_confidence, crop_margin)
+
     # ------------------------------------------------------------------------------------------------ videos
     def analyze_video(
         self,
         path: str | os.PathLike,
         frames: int | None = None,
-        aggregation: str = "mean",
+        aggregation: str | None = None,
         threshold: float | None = None,
         max_duration_s: float | None = None,
         keep_crops: bool = False,
         progress: Callable[[int, int], None] | None = None,
         min_face_confidence: float | None = None,
         crop_margin: float | None = None,
+        explain: int = 0,
     ) -> VideoResult:
         """Sample ``frames`` frames (default: the checkpoint's ``video_frames``) evenly, score every face, link faces
-        into tracks and aggregate each track.
-        The video's score is that of its most suspicious track (among tracks seen in at least a quarter of the
-        frames the longest track was seen in, so a one-frame false detection cannot decide alone)."""
+        into tracks and aggregate each track (``aggregation``, default: the checkpoint's ``video_aggregation``).
+        Only tracks that count as a person (:func:`~detector.video.is_person`: seen often enough) are reported; the
+        video's score is that of its most suspicious person, labelled by the checkpoint's clip-level threshold and
+        band (``threshold`` overrides the threshold). ``explain=k``: each person's ``evidence`` holds their k most
+        suspicious faces with crops and Grad-CAM maps (the one place evidence frames are chosen; ``progress`` then
+        counts them after the frames)."""
+        aggregation = self.pre.video_aggregation if aggregation is None else aggregation
         aggregate([0.0], aggregation)  # validate the rule before decoding anything
         frames = self.pre.video_frames if frames is None else frames
         _check_threshold(threshold)
@@ -246,6 +288,7 @@ class Detector:
         results: list[FrameResult] = []
         pending: list[tuple[int, np.ndarray, list[Face]]] = []
         total = min(frames, max(1, info.frame_count))
+        keep_crops = keep_crops or explain > 0
         for done, (index, rgb) in enumerate(sampled, start=1):
             found, _ = self._faces_of(rgb, tiles=False, finder=finder)
             pending.append((index, np.stack([crop_face(rgb, f.box, pre) for f in found]) if found else None,
@@ -265,25 +308,49 @@ class Detector:
                 faces.append(FaceResult(list(f.box), list(crop_box(f.box, pre)), f.confidence, s,
                                         self.label_for(s, threshold), crops[j] if keep_crops else None))
             results.append(FrameResult(index, index / info.fps, faces))
-        tracks = link_tracks(results)
-        for track in tracks:
+        linked = link_tracks(results)
+        longest = max((len(t.scores) for t in linked), default=0)
+        tracks = [t for t in linked if is_person(t, len(results), longest)]
+        for number, track in enumerate(tracks):  # persons numbered 1, 2... in order of first appearance (as shown)
+            track.id = number + 1
             track.score = aggregate(track.scores, aggregation)
-            track.label = self.label_for(track.score, threshold)
-        longest = max((len(t.scores) for t in tracks), default=0)
-        eligible = [t for t in tracks if len(t.scores) >= max(1, longest // 4)]
-        top = max(eligible, key=lambda t: t.score, default=None)
+            track.label = self.label_for(track.score, threshold, clip=True)
+        top = max(tracks, key=lambda t: t.score, default=None)
         no_face = [r.index for r in results if not r.faces]
         if len(results) < min(frames, info.frame_count):
             extra = f"Only {len(results)} of the requested frames could be decoded (the file may be truncated)."
             note = f"{note} {extra}".strip()
         if top is None:
             note = f"{note} No face was found in any sampled frame.".strip()
-        t = self.pre.threshold if threshold is None else float(threshold)
+        if explain > 0:
+            self._explain_tracks(tracks, results, int(explain), progress, len(pending))
         return VideoResult(str(Path(path).name), info.width, info.height, info.fps, info.duration_s,
                            info.frame_count, results, tracks, None if top is None else top.score,
-                           self.label_for(None if top is None else top.score, threshold), t, self.name,
-                           aggregation, no_face, note, _band_list(self.band(threshold)),
-                           None if top is None else top.id)
+                           self.label_for(None if top is None else top.score, threshold, clip=True),
+                           self._threshold(threshold, clip=True), self.name, aggregation, no_face, note,
+                           _band_list(self.band(threshold, clip=True)), None if top is None else top.id,
+                           len(linked) - len(tracks))
+
+
+    def _explain_tracks(self, tracks: list, frames: list[FrameResult], k: int,
+                        progress: Callable[[int, int], None] | None, done: int) -> None:
+        """Each person's ``k`` most suspicious faces, with Grad-CAM maps, as their ``evidence``."""
+        time_of = {f.index: f.time_s for f in frames}
+        picks = [(track, index, face) for track in tracks
+                 for index, face in sorted(zip(track.frame_indices, track.faces), key=lambda p: -p[1].score)[:k]
+                 if face.crop is not None]
+        for n, (track, index, face) in enumerate(picks):
+            if progress:
+                progress(done + n, done + len(picks))
+            face.heatmaps = self.explain_crops(face.crop[None])[0]
+            track.evidence.append(Evidence(index, time_of.get(index, 0.0), face))
+
+
+def _display_name(image: ImageInput) -> str:
+    """How an error names the input: a file's name, else what kind of input it was."""
+    if isinstance(image, (str, os.PathLike)):
+        return Path(image).name
+    return "the image array" if isinstance(image, np.ndarray) else "the image"
 
 
 def _check_threshold(threshold: float | None) -> None:

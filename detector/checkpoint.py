@@ -66,6 +66,11 @@ def read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
+def is_repo_id(text: str) -> bool:
+    """Whether ``text`` has the form of a Hugging Face repo id (``owner/name``)."""
+    return bool(_REPO_ID.match(text)) and ".." not in text
+
+
 def validate_repo_id(repo_id: str, revision: str | None = None) -> None:
     """Hub ids look like ``owner/name``; anything else (paths, URLs, '..') is refused before any request."""
     if not _REPO_ID.match(repo_id) or ".." in repo_id:
@@ -128,6 +133,17 @@ def _download(repo_id: str, revision: str | None, cache_dir: Any, local_files_on
         ) from exc
     except (HfHubHTTPError, OSError) as exc:
         raise OfflineError(f"Could not download {repo_id!r} from the Hugging Face Hub: {exc}") from exc
+
+
+def resolve_hub(
+    repo_id: str, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+) -> Path:
+    """A Hugging Face repo id, resolved through the Hub (or its local cache) only: never a local path, so a caller
+    that takes text from strangers learns nothing about the server's files."""
+    validate_repo_id(repo_id, revision)
+    folder = _download(repo_id, revision, cache_dir, False, token)
+    return resolve_checkpoint(folder)
 
 
 def read_preprocessing(name_or_path: str | os.PathLike) -> Preprocessing:

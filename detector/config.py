@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigError
-from .limits import DEFAULT_FRAMES, MAX_FRAMES
+from .limits import AGGREGATIONS, DEFAULT_FRAMES, MAX_FRAMES
 
 # Calibrated against ../shared/data/dfdc-faces with `python train/calibrate_crops.py` (README, "Crop geometry"):
 # a training crop located exactly in its source video's frame is 1.13 MediaPipe full-range box sides wide and its
@@ -40,6 +40,12 @@ class Preprocessing:
     uncertain_band: tuple[float, float] | None = None
     # Frames a video is sampled at when the caller does not say (app, CLI, library).
     video_frames: int = DEFAULT_FRAMES
+    # Clip-level decision, chosen on validation clips (train/calibrate_clips.py), apart from the per-face one: how a
+    # person's frame scores become one score, and the threshold and uncertain band for that score. None: the
+    # per-face threshold and band.
+    video_aggregation: str = "mean"
+    video_threshold: float | None = None
+    video_uncertain_band: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
@@ -60,11 +66,37 @@ class Preprocessing:
                 raise ConfigError(f"uncertain_band must be [lo, hi] with 0 <= lo <= threshold ({self.threshold}) "
                                   f"<= hi <= 1, got {self.uncertain_band}.")
             self.uncertain_band = band  # type: ignore[assignment]
+        if self.video_aggregation not in AGGREGATIONS:
+            raise ConfigError(f"video_aggregation must be one of {', '.join(AGGREGATIONS)}, got "
+                              f"{self.video_aggregation!r}.")
+        if self.video_threshold is not None:
+            self.video_threshold = float(self.video_threshold)
+            if not 0.0 < self.video_threshold < 1.0:
+                raise ConfigError(f"video_threshold must be strictly between 0 and 1, got {self.video_threshold}.")
+        if self.video_uncertain_band is not None:
+            band = tuple(float(v) for v in self.video_uncertain_band)
+            t = self.clip_threshold
+            if len(band) != 2 or not 0.0 <= band[0] <= t <= band[1] <= 1.0:
+                raise ConfigError(f"video_uncertain_band must be [lo, hi] with 0 <= lo <= the clip threshold ({t}) "
+                                  f"<= hi <= 1, got {self.video_uncertain_band}.")
+            self.video_uncertain_band = band  # type: ignore[assignment]
         if not 1 <= int(self.video_frames) <= MAX_FRAMES:
             raise ConfigError(f"video_frames must be between 1 and {MAX_FRAMES}, got {self.video_frames}.")
         self.video_frames = int(self.video_frames)
         if len(self.class_names) != 2:
             raise ConfigError(f"class_names must be two names (real, fake), got {self.class_names}.")
+
+    @property
+    def clip_threshold(self) -> float:
+        """The threshold a clip's score is judged at: the clip-level one where calibrated, else the per-face one."""
+        return self.threshold if self.video_threshold is None else self.video_threshold
+
+    @property
+    def clip_band(self) -> tuple[float, float] | None:
+        """The clip-level uncertain band where calibrated; else the per-face band."""
+        if self.video_threshold is None and self.video_uncertain_band is None:
+            return self.uncertain_band
+        return self.video_uncertain_band
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -18,7 +18,6 @@ The weights expect pixels scaled to ``(x - 0.5) / 0.5``; the registry declares t
 from __future__ import annotations
 
 import importlib
-import re
 from pathlib import Path
 
 import timm
@@ -137,8 +136,3 @@ def build(size: int, pretrained: bool = False, num_classes: int = 0) -> nn.Modul
             model.reset_classifier(num_classes)
     return make_static(model)
 
-
-def parse_name(name: str) -> int | None:
-    """``efficientnet_lite2`` -> 2; other names -> None."""
-    match = re.fullmatch(r"efficientnet_lite(\d)", name)
-    return int(match.group(1)) if match else None

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, WrongMediaError
 from .limits import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES  # noqa: F401 (IMAGE_SUFFIXES: re-exported)
-from .sniff import kind_of
+from .sniff import check_regular, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
     larger than ``max_pixels``, raises :class:`InputError` with a message meant for the user.
     """
     if isinstance(image, np.ndarray):
+        if image.ndim >= 2 and image.shape[0] * image.shape[1] > max_pixels:
+            h, w = image.shape[:2]
+            raise InputError(f"The image array is {w}x{h} pixels, larger than the limit of {max_pixels:,} pixels; "
+                             "downscale it first.")
         return _array_to_rgb(image)
     if isinstance(image, Image.Image):
         return _pil_to_rgb(image, max_pixels)
@@ -42,8 +46,7 @@ def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
     else:
         source = Path(image)
         name = source.name
-        if not source.is_file():
-            raise InputError(f"{name}: file not found.")
+        check_regular(source)
         if source.stat().st_size == 0:
             raise InputError(f"{name}: the file is empty (0 bytes).")
     try:

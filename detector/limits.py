@@ -7,7 +7,7 @@ The modules that enforce them (images, video, api) import them from here.
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
-AGGREGATIONS = ("mean", "confident", "max")
+AGGREGATIONS = ("mean", "median", "top25", "confident", "max")
 DEFAULT_FRAMES = 32
 MAX_FRAMES = 300
 DEFAULT_MAX_DURATION_S = 3600.0

@@ -26,13 +26,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .backbones import BackboneSpec, build_backbone
+from .backbones import REGISTRY, BackboneSpec, build_backbone
 from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, check_state, read_config, resolve_checkpoint, sha256
 from .config import Preprocessing
 from .errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
+# Checkpoints shipped inside the project; every other checkpoint must record its weights' SHA-256 (see from_pretrained).
+BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "assets" / "models"
+ALLOW_UNHASHED_ENV = "DEEPFAKE_ALLOW_UNHASHED"
 _CONFIG_KEYS = {"backbones", "pretrained", "freeze_backbones", "hidden", "dropout", "preprocessing"}
 # While a checkpoint is being loaded its weights replace any ImageNet initialisation, so nothing is downloaded.
 _LOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("_LOADING", default=False)
@@ -42,6 +45,26 @@ def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     """A checkpoint config as (constructor arguments, extra information such as ``training`` or ``calibration``)."""
     return ({k: v for k, v in config.items() if k in _CONFIG_KEYS},
             {k: v for k, v in config.items() if k not in _CONFIG_KEYS})
+
+
+def check_architecture(config: dict[str, Any], where: Path) -> None:
+    """Refuse, before building anything, a config whose backbones are not in the registry: a config.json can name
+    any timm model, and building a huge one costs minutes and gigabytes before a mismatch could be reported."""
+    names = config.get("backbones")
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(f"{where} describes a model that cannot be built: 'backbones' must be a list of names.")
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise CheckpointError(f"{where} describes a model that cannot be built here: {unknown} not in the backbone "
+                              f"registry ({', '.join(sorted(REGISTRY))}).")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
 
 
 class FusionDetector(
@@ -227,12 +250,16 @@ class FusionDetector(
         local_files_only: bool = False,
         token: str | bool | None = None,
         map_location: str | torch.device = "cpu",
+        require_hash: bool | None = None,
         **_: Any,
     ) -> FusionDetector:
         """Load a checkpoint folder or a Hub repo id (through the normal Hub cache, so offline works once cached).
 
         Only ``config.json`` + ``model.safetensors`` are read. Pickle files are refused, and a config or weights
-        file that is unknown, truncated, tampered or mismatched raises :class:`CheckpointError`.
+        file that is unknown, truncated, tampered or mismatched raises :class:`CheckpointError`. Every backbone the
+        config names must be in the registry, checked before anything is built. ``require_hash`` (default: yes,
+        except for the bundled checkpoints under ``assets/models`` or when ``$DEEPFAKE_ALLOW_UNHASHED=1``): refuse
+        a checkpoint whose config.json records no ``weights_sha256``, since its weights could be silently corrupt.
         """
         folder = resolve_checkpoint(
             pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
@@ -241,6 +268,15 @@ class FusionDetector(
         config = read_config(folder)
         weights_path = folder / WEIGHTS_NAME
         expected_sha = config.pop("weights_sha256", None)
+        check_architecture(config, folder / CONFIG_NAME)
+        if require_hash is None:
+            require_hash = not (_inside(folder, BUNDLED_MODELS) or os.environ.get(ALLOW_UNHASHED_ENV) == "1")
+        if require_hash and not expected_sha:
+            raise CheckpointError(
+                f"{folder / CONFIG_NAME} records no weights_sha256, so corrupted or swapped weights could not be "
+                f"detected. Re-save the checkpoint with save_checkpoint(), or, for your own training runs, allow it "
+                f"explicitly (--allow-unhashed, require_hash=False or {ALLOW_UNHASHED_ENV}=1)."
+            )
         config, extra = split_config(config)
         if expected_sha is not None and sha256(weights_path) != expected_sha:
             raise CheckpointError(

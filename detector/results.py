@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,9 +54,6 @@ class ImageResult:
         data["faces"] = [f.to_dict() for f in self.faces]
         return data
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
 
 @dataclass
 class FrameResult:
@@ -78,8 +74,22 @@ class FrameResult:
 
 
 @dataclass
+class Evidence:
+    """One of a person's most suspicious sampled faces: where and when, with its crop and Grad-CAM maps."""
+
+    frame_index: int
+    time_s: float
+    face: FaceResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frame_index": self.frame_index, "time_s": round(self.time_s, 3), "score": round(self.face.score, 6),
+                "box": [int(v) for v in self.face.box], "heatmaps": sorted(self.face.heatmaps or [])}
+
+
+@dataclass
 class Track:
-    """One person across frames, linked by box overlap."""
+    """One person across frames, linked by box overlap. ``faces`` are the person's face results, frame by frame;
+    ``evidence`` their most suspicious faces with heatmaps, filled by ``Detector.analyze_video(explain=k)``."""
 
     id: int
     frame_indices: list[int]
@@ -87,11 +97,16 @@ class Track:
     boxes: list[list[int]]
     score: float = 0.0
     label: str = ""
+    confidences: list[float] = field(default_factory=list)  # the face detector's, per frame
+    faces: list[FaceResult] = field(default_factory=list, repr=False)
+    evidence: list[Evidence] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "n_frames": len(self.frame_indices), "frame_indices": self.frame_indices,
                 "scores": [round(float(s), 6) for s in self.scores], "boxes": self.boxes,
-                "score": round(float(self.score), 6), "label": self.label}
+                "confidences": [round(float(c), 4) for c in self.confidences],
+                "score": round(float(self.score), 6), "label": self.label,
+                "evidence": [e.to_dict() for e in self.evidence]}
 
 
 @dataclass
@@ -115,6 +130,7 @@ class VideoResult:
     message: str = ""
     uncertain_band: list[float] | None = None  # [lo, hi): scores reported as "uncertain"
     top_track: int | None = None  # id of the track (person) whose aggregated score is the video's
+    tracks_dropped: int = 0  # face tracks too brief or too faint to count as a person (see video.is_person)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,8 +141,6 @@ class VideoResult:
             "threshold": self.threshold, "model": self.model, "aggregation": self.aggregation,
             "frames_without_face": self.frames_without_face, "message": self.message,
             "uncertain_band": self.uncertain_band, "top_track": self.top_track,
+            "tracks_dropped": self.tracks_dropped,
             "tracks": [t.to_dict() for t in self.tracks], "frames": [f.to_dict() for f in self.frames],
         }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())

@@ -20,7 +20,7 @@ from .faces import box_iou
 from .limits import (AGGREGATIONS, DEFAULT_FRAMES, DEFAULT_MAX_DURATION_S, MAX_FRAMES,  # noqa: F401 (re-exported)
                      VIDEO_SUFFIXES)
 from .results import FrameResult, Track
-from .sniff import kind_of
+from .sniff import check_regular, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ class VideoInfo:
 def open_video(path: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     """Open a video with OpenCV, with a clear error for files that are not (readable) videos."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path.name}: file not found.")
+    check_regular(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path.name}: the file is empty (0 bytes).")
     kind = kind_of(path)
@@ -143,18 +142,39 @@ def link_tracks(frames: list[FrameResult], min_iou: float = 0.2) -> list[Track]:
                 tracks[ti].frame_indices.append(frame.index)
                 tracks[ti].scores.append(face.score)
                 tracks[ti].boxes.append(list(face.box))
+                tracks[ti].confidences.append(face.detector_confidence)
+                tracks[ti].faces.append(face)
         for fi, face in enumerate(frame.faces):
             if fi not in used_f:
-                tracks.append(Track(len(tracks), [frame.index], [face.score], [list(face.box)]))
+                tracks.append(Track(len(tracks), [frame.index], [face.score], [list(face.box)],
+                                    confidences=[face.detector_confidence], faces=[face]))
     return tracks
+
+
+# What makes a face track a person (measured on the clips of ../shared/data/videos, README "Videos"): seen in at
+# least this share of the sampled frames, and in at least PERSON_MIN_FRAMES of them. The longest track always counts,
+# so a clip whose one face is often missed still gets a verdict.
+PERSON_MIN_SHARE = 0.3
+PERSON_MIN_FRAMES = 3
+
+
+def is_person(track: Track, frames_sampled: int, longest: int) -> bool:
+    """Whether a track counts as a person: a background face (a mask, a poster) or a false detection seen in a few
+    frames does not, and cannot decide a clip's verdict or appear as "Person N"."""
+    if len(track.scores) >= longest:
+        return True
+    need = max(min(PERSON_MIN_FRAMES, frames_sampled), int(np.ceil(PERSON_MIN_SHARE * frames_sampled)))
+    return len(track.scores) >= need
 
 
 def aggregate(scores: list[float], rule: str = "mean") -> float:
     """A track's score from its per-frame P(fake).
 
-    ``mean``: the average. ``max``: the most suspicious frame. ``confident`` (after the DFDC winner's rule): when
-    many frames are confidently fake (> 0.8; more than 40% of frames and more than a third of them) the mean of
-    those; else when almost all (> 90%) are confidently real (< 0.2) the mean of those; else the plain mean.
+    ``mean``: the average. ``median``: the middle frame, robust to a few bad crops. ``top25``: the mean of the most
+    suspicious quarter of the frames (a manipulation visible in part of a clip). ``max``: the most suspicious frame.
+    ``confident`` (after the DFDC winner's rule): when many frames are confidently fake (> 0.8; more than 40% of
+    frames and more than a third of them) the mean of those; else when almost all (> 90%) are confidently real
+    (< 0.2) the mean of those; else the plain mean.
     """
     if not scores:
         raise ValueError("No scores to aggregate.")
@@ -163,6 +183,10 @@ def aggregate(scores: list[float], rule: str = "mean") -> float:
     arr = np.asarray(scores, dtype=np.float64)
     if rule == "max":
         return float(arr.max())
+    if rule == "median":
+        return float(np.median(arr))
+    if rule == "top25":
+        return float(np.sort(arr)[-max(1, int(np.ceil(len(arr) / 4))):].mean())
     if rule == "confident":
         n = len(arr)
         fake = arr[arr > 0.8]

@@ -7,6 +7,7 @@ regular expression the error message must match (a clear, specific message).
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -137,4 +138,23 @@ def build(folder: Path, astronaut: np.ndarray) -> list[tuple[str, str, str]]:
     put("x" * 200 + ".jpg", jpeg, "image", OK)
     put("UPPER.JPG", jpeg, "image", OK)
     put("clip.mp4", clip_bytes, "video", OK)
+    put("tall-1x4000.png", _png(Image.new("RGB", (1, 4000), (90, 90, 90))), "image", "only 1x4000 pixels")
+    uhd = np.pad(astronaut, ((824, 824), (1664, 1664), (0, 0)), constant_values=110)  # 3840 x 2160
+    put("photo-4k.jpg", _jpeg(Image.fromarray(uhd), quality=85), "image", OK)
+    (folder / "passwd-link.jpg").symlink_to("/etc/passwd")
+    entries.append(("passwd-link.jpg", "image", "not an image"))
+    # a name that is not valid UTF-8 (bytes a Latin-1 system would write): kept through JSON and CAM file names
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9-latin1.jpg"), "wb") as fh:
+        fh.write(jpeg)
+    entries.append((os.fsdecode(b"caf\xe9-latin1.jpg"), "image", OK))
     return entries
+
+
+def build_special(folder: Path) -> list[tuple[str, str, str]]:
+    """Things that are not regular files: a named pipe called p.jpg (reading it would block forever) and a link to
+    /dev/zero (it never ends). A folder walk passes them over; named on the command line, each must be refused by
+    kind, without being opened. Not for the app: a browser can only upload bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "p.jpg")
+    (folder / "dev-zero.jpg").symlink_to("/dev/zero")
+    return [("p.jpg", "image", "named pipe"), ("dev-zero.jpg", "image", "is a device")]

@@ -73,7 +73,7 @@ def test_analyze_video_returns_tracks_and_timeline(client):
         video=handle_file(str(EXAMPLES / "clip.webm")), model="bundled default", threshold=0.5,
         frames=8, face_conf=0.5, margin=1.15, aggregation="mean", api_name="/analyze_video")
     assert data["frames_sampled"] == 8 and len(data["tracks"]) == 1
-    assert data["tracks"][0]["n_frames"] >= 6 and data["top_track"] == 0
+    assert data["tracks"][0]["n_frames"] >= 6 and data["top_track"] == 1
     assert plot is not None and cards.count('class="card person"') == 1
     assert "Person 1 is the most suspicious" in verdict and f"{data['score'] * 100:.0f}%" in verdict
 
@@ -125,3 +125,54 @@ def test_a_caller_that_sends_only_the_file_gets_the_checkpoints_settings(tmp_pat
     assert face["crop_box"][2] == round(max(w, h) * 1.4)  # the crop square is 1.4 face boxes wide
     expected = "uncertain" if 0.6 <= face["score"] < 0.8 else "fake" if face["score"] >= 0.7 else "real"
     assert face["label"] == expected
+
+
+def test_verdict_sentences_read_and_numbers_agree(client, tmp_path):
+    """One face: a sentence that reads; the API's error carries no page advice; persons are numbered from 1 in the
+    JSON, the sentence and the cards alike; the no-face note is said once."""
+    import app
+
+    import html
+
+    verdict, _, _, data = client.predict(**image_args(EXAMPLES / "astronaut.jpg"))
+    verdict = html.unescape(verdict)
+    assert "One face was found: the model's estimate that it is fake is" in verdict
+    assert "The face the model" not in verdict
+    disguised = tmp_path / "clip.jpg"
+    disguised.write_bytes((EXAMPLES / "clip.webm").read_bytes())
+    _, _, _, failed = client.predict(**image_args(disguised))
+    assert "button" not in failed["error"] and "below" not in failed["error"]
+    shown = app.error_controls(failed)[0]["value"]
+    assert "Use the button below to open the Video tab" in shown  # the page adds its own advice
+    verdict, _, cards, clip = client.predict(video=handle_file(str(EXAMPLES / "clip.webm")),
+                                             api_name="/analyze_video")
+    assert clip["tracks"][0]["id"] == 1 and clip["top_track"] == 1
+    assert "Person 1 is the most suspicious" in verdict and "<b>Person 1</b>" in cards
+    assert clip["tracks"][0]["evidence"]  # the evidence frames come with the result
+    from PIL import Image
+    from skimage import data as skdata
+
+    Image.fromarray(skdata.coffee()).save(tmp_path / "coffee.png")
+    _, _, _, none = client.predict(**image_args(tmp_path / "coffee.png"))
+    note = app.error_controls(none)[0]["value"]
+    assert note.count("No face was found") == 1 and "analyse it as one face" in note
+    verdict, _, _, whole = client.predict(**image_args(tmp_path / "coffee.png", whole=True))
+    assert "No face was detected in this image" in whole["message"] and "whole image" in verdict
+
+
+def test_the_timeline_reads_at_phone_width(astronaut, tmp_path, tiny_checkpoint):
+    from detector.api import Detector
+    from detector.render import timeline_figure
+    from test_video import write_clip
+
+    result = Detector.from_pretrained(tiny_checkpoint).analyze_video(write_clip(tmp_path / "c.mp4", astronaut),
+                                                                     frames=6)
+    fig = timeline_figure(result)
+    width_px = fig.get_figwidth() * fig.dpi
+    legend = fig.axes[0].get_legend()
+    font_px = legend.get_texts()[0].get_fontsize() * fig.dpi / 72  # points -> pixels in the rendered figure
+    assert font_px * 390 / width_px >= 8  # still at least 8 px high when the plot is 390 px wide
+    fig.canvas.draw()
+    legend_box = legend.get_window_extent()
+    axes_box = fig.axes[0].get_window_extent()
+    assert legend_box.y1 <= axes_box.y0 + 1  # below the plot, never over the curves

@@ -20,16 +20,28 @@ def test_pooled_size_and_cam_layer_match_the_registry(name):
     with torch.no_grad():
         out = module(torch.rand(1, 3, 160, 160))
     assert out.shape == (1, spec.num_features)
-    layer = module.get_submodule(spec.cam_layer)  # declared layer exists
-    assert isinstance(layer, torch.nn.Module)
+    assert _cam_map_shape(module, spec.cam_layer, 160)[2:] != (1, 1)  # the declared layer gives a spatial map
+
+
+def _cam_map_shape(module: torch.nn.Module, layer: str, size: int) -> tuple[int, ...]:
+    """The shape of what the Grad-CAM layer outputs on one input: it must be a (1, C, H, W) feature map."""
+    seen = []
+    handle = module.get_submodule(layer).register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    try:
+        with torch.no_grad():
+            module.eval()(torch.rand(1, 3, size, size))
+    finally:
+        handle.remove()
+    assert seen and len(seen[-1]) == 4, f"{layer} gives {seen}, not a feature map"
+    return seen[-1]
 
 
 def test_any_timm_model_is_accepted_with_declared_facts():
     spec = get_spec("efficientnet_b0")
-    assert spec.num_features == 1280
+    assert spec.num_features == 1280 and spec.cam_layer == "blocks.6"  # timm's last feature_info entry
     module, built = build_backbone("efficientnet_b0")
-    assert built.cam_layer == spec.cam_layer
     assert module(torch.rand(1, 3, 64, 64)).shape == (1, 1280)
+    assert _cam_map_shape(module, built.cam_layer, 64) == (1, 320, 2, 2)  # the last stage, stride 32
 
 
 def test_unknown_backbone_lists_the_valid_ones():

@@ -40,7 +40,7 @@ def test_cli_mixes_images_videos_and_bad_files(inputs, tiny_checkpoint, tmp_path
     video = records["clip.mp4"]
     assert video["type"] == "video" and video["frames_sampled"] == 6 and video["tracks"]
     photo_cams = sorted(Path(c).name for c in photo["cams"])
-    assert [c.split("_", 1)[1] for c in photo_cams] == ["face0_fused.png", "face0_meso4.png", "face0_resnet18.png"]
+    assert [c.split("_", 1)[1] for c in photo_cams] == ["face1_fused.png", "face1_meso4.png", "face1_resnet18.png"]
     assert all(c.startswith("astronaut photo-") for c in photo_cams)
     video_cams = [Path(c) for c in video["cams"]]  # the most suspicious frame of each person
     assert video_cams and all(c.is_file() and "_person" in c.name for c in video_cams)

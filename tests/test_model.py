@@ -86,7 +86,7 @@ def test_truncated_weights_fail_clearly(tiny_checkpoint, tmp_path):
     del config["weights_sha256"]
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="not a valid safetensors"):
-        FusionDetector.from_pretrained(folder)
+        FusionDetector.from_pretrained(folder, require_hash=False)
 
 
 def test_tampered_weights_fail_clearly(tiny_checkpoint, tmp_path):
@@ -106,7 +106,7 @@ def test_weights_of_another_architecture_are_rejected(tiny_checkpoint, tmp_path)
     del config["weights_sha256"]
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="missing tensors"):
-        FusionDetector.from_pretrained(folder)
+        FusionDetector.from_pretrained(folder, require_hash=False)
 
 
 def test_wrong_shapes_are_rejected(tmp_path):
@@ -119,7 +119,7 @@ def test_wrong_shapes_are_rejected(tmp_path):
     del config["weights_sha256"]
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="wrong shape"):
-        FusionDetector.from_pretrained(folder)
+        FusionDetector.from_pretrained(folder, require_hash=False)
 
 
 def test_unknown_backbone_in_config_is_a_checkpoint_error(tiny_checkpoint, tmp_path):

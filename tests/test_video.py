@@ -111,8 +111,10 @@ def test_aggregation_rules():
     confident_fake = [0.95] * 20 + [0.1] * 12
     assert aggregate(confident_fake, "confident") == pytest.approx(0.95)
     assert aggregate([0.05] * 31 + [0.6], "confident") == pytest.approx(0.05)
+    assert aggregate([0.1, 0.2, 0.9], "median") == pytest.approx(0.2)
+    assert aggregate([0.1, 0.2, 0.3, 0.4, 0.5, 0.9, 0.8, 0.7], "top25") == pytest.approx(0.85)  # the top 2 of 8
     with pytest.raises(InputError):
-        aggregate([0.1], "median")
+        aggregate([0.1], "bogus")
 
 
 def test_dfdc_clip_end_to_end(detector):

@@ -126,16 +126,18 @@ def discover_many(datasets: list[Path], seed: int = 0) -> dict[str, Split]:
 
 
 def sources(data: Path) -> dict[Path, str]:
-    """The ``source`` column of a manifest (generator or camera source per file), or {} when it has none."""
+    """The ``source`` column of a manifest (generator or camera source per file; a video manifest's ``kind``, the
+    tool that made a clip), or {} when it has none."""
     data = Path(data)
     manifest = data / "manifest.csv" if data.is_dir() else data
     if not manifest.is_file() or manifest.suffix.lower() != ".csv":
         return {}
     with open(manifest, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        if "source" not in (reader.fieldnames or []):
+        column = next((c for c in ("source", "kind") if c in (reader.fieldnames or [])), None)
+        if column is None:
             return {}
-        return {manifest.parent / row["file"]: row["source"] for row in reader}
+        return {manifest.parent / row["file"]: row[column] for row in reader}
 
 
 def dataset_name(data: Path) -> str:

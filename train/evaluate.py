@@ -41,16 +41,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="folder for metrics.json/.md, scores.csv, plots")
     p.add_argument("--limit", type=int, default=None, help="a class-balanced random subset of N items")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
-    p.add_argument("--frames", type=int, default=32, help="frames per video (video datasets)")
-    p.add_argument("--aggregation", default="mean", help="per-track aggregation (video datasets)")
+    p.add_argument("--frames", type=int, default=None, help="frames per video (default: the model's)")
+    p.add_argument("--aggregation", default=None, help="per-person aggregation (default: the model's)")
+    p.add_argument("--crop-margin", type=float, default=None,
+                   help="with --detect-faces: crop margin instead of the model's (loose vs tight crops)")
     p.add_argument("--detect-faces", action="store_true", help="run face detection on each image")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
     p.add_argument("--name", default=None, help="row name in metrics.md (default: the model's backbones)")
     return p.parse_args(argv)
 
 
-def video_items(data: Path) -> Split | None:
-    """``file,label`` rows of a manifest that lists videos, or None when the data is not a video set."""
+def video_items(data: Path, split: str = "all") -> Split | None:
+    """``file,label`` rows of a manifest that lists videos (only ``split``'s rows, unless "all"), or None when the
+    data is not a video set."""
     manifest = data / "manifest.csv" if data.is_dir() else data
     if not manifest.is_file():
         return None
@@ -58,18 +61,23 @@ def video_items(data: Path) -> Split | None:
         rows = list(csv.DictReader(fh))
     if not rows or Path(rows[0]["file"]).suffix.lower() not in VIDEO_SUFFIXES:
         return None
-    split = Split()
+    chosen = Split()
     for row in rows:
-        split.add(manifest.parent / row["file"], 1 if row["label"].strip().lower() in ("fake", "1") else 0)
-    return split
+        if split != "all" and (row.get("split") or "test").strip().lower() != split:
+            continue
+        chosen.add(manifest.parent / row["file"], 1 if row["label"].strip().lower() in ("fake", "1") else 0)
+    return chosen
 
 
-def score_images(detector: Detector, split: Split, detect_faces: bool) -> tuple[np.ndarray, np.ndarray, list]:
+def score_images(detector: Detector, split: Split, detect_faces: bool, crop_margin: float | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, list, list[str]]:
+    """Scores, labels, files and the verdicts a user would get. ``detect_faces``: each photo through the app's face
+    pipeline (its most suspicious face; a photo without a face is scored whole, as the app offers)."""
     if detect_faces:
-        scores, kept, files = [], [], []
+        scores, kept, files, verdicts = [], [], [], []
         for path, label in tqdm(list(zip(split.files, split.labels)), desc="images", file=sys.stderr):
             try:
-                result = detector.analyze_image(path)
+                result = detector.analyze_image(path, crop_margin=crop_margin)
                 if result.score is None:  # no face: score the photo as one face, as the app offers
                     result = detector.analyze_image(path, whole_image=True)
             except DetectorError as exc:
@@ -78,30 +86,74 @@ def score_images(detector: Detector, split: Split, detect_faces: bool) -> tuple[
             scores.append(result.score)
             kept.append(label)
             files.append(path)
-        return np.asarray(kept), np.asarray(scores), files
+            verdicts.append(result.label)
+        return np.asarray(kept), np.asarray(scores), files, verdicts
     x, y, skipped = load_split(split, detector.pre.img_size)
     if skipped:
         log.warning("%d corrupt images skipped", skipped)
     scores = np.concatenate([detector.score_crops(x[i:i + 256]) for i in tqdm(range(0, len(x), 256), desc="batches",
                                                                              file=sys.stderr)])
     files = split.files if not skipped else [None] * len(y)
-    return y, scores, files
+    return y, scores, files, [detector.label_for(float(v)) for v in scores]
 
 
-def score_videos(detector: Detector, split: Split, frames: int, aggregation: str) -> tuple[np.ndarray, np.ndarray,
-                                                                                          list]:
-    scores, labels, files = [], [], []
-    for path, label in tqdm(list(zip(split.files, split.labels)), desc="videos", file=sys.stderr):
-        try:
-            result = detector.analyze_video(path, frames=frames, aggregation=aggregation)
-        except DetectorError as exc:
-            log.warning("skipping %s: %s", path, exc)
-            continue
-        # a clip without any face cannot be judged; it is counted as undecided (0.5)
-        scores.append(0.5 if result.score is None else result.score)
-        labels.append(label)
-        files.append(path)
-    return np.asarray(labels), np.asarray(scores), files
+def score_videos(detector: Detector, split: Split, frames: int | None, aggregation: str | None, out: Path
+                 ) -> tuple[np.ndarray, np.ndarray, list, list[str]]:
+    """Clip-level scores through ``Detector.analyze_video``, exactly as the app and the CLI score a clip. Each clip's
+    persons (per-frame scores, detector confidences) go to ``OUT/clips.jsonl``, from which
+    ``train/calibrate_clips.py`` chooses the aggregation and the clip threshold without decoding anything again."""
+    scores, labels, files, verdicts = [], [], [], []
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "clips.jsonl", "w", encoding="utf-8") as fh:
+        for path, label in tqdm(list(zip(split.files, split.labels)), desc="videos", file=sys.stderr):
+            try:
+                result = detector.analyze_video(path, frames=frames, aggregation=aggregation)
+            except DetectorError as exc:
+                log.warning("skipping %s: %s", path, exc)
+                continue
+            # a clip without any face cannot be judged: it ranks at the clip threshold and its verdict is "no face"
+            scores.append(detector.pre.clip_threshold if result.score is None else result.score)
+            labels.append(label)
+            files.append(path)
+            verdicts.append(result.label)
+            fh.write(json.dumps({"file": str(path), "label": int(label), "score": result.score,
+                                 "verdict": result.label, "frames_sampled": len(result.frames),
+                                 "tracks_dropped": result.tracks_dropped, "all_tracks": track_facts(result),
+                                 "tracks": [{"scores": t.scores, "confidences": t.confidences,
+                                             "sizes": [b[2] for b in t.boxes]} for t in result.tracks]}) + "\n")
+    return np.asarray(labels), np.asarray(scores), files, verdicts
+
+
+def track_facts(result: object) -> list[dict]:
+    """Every face track of a clip, person or not (frames seen, mean detector confidence, median face size): what the
+    person rule (``detector.video.is_person``) is measured on."""
+    from detector.video import is_person, link_tracks
+
+    tracks = link_tracks(result.frames)
+    longest = max((len(t.scores) for t in tracks), default=0)
+    return [{"frames": len(t.scores), "confidence": round(float(np.mean(t.confidences)), 3),
+             "size": int(np.median([b[2] for b in t.boxes])), "mean_score": round(float(np.mean(t.scores)), 4),
+             "person": is_person(t, len(result.frames), longest)} for t in tracks]
+
+
+def verdict_shares(y: np.ndarray, verdicts: list[str]) -> dict[str, dict[str, float]]:
+    """The share of items given each verdict (fake / uncertain / real / no face), per true label: what a user sees."""
+    shares = {}
+    for value, name in ((1, "fake"), (0, "real")):
+        mine = [v for v, t in zip(verdicts, y) if t == value]
+        shares[name] = {v: round(mine.count(v) / len(mine), 4) for v in ("fake", "uncertain", "real", "no face")} \
+            if mine else {}
+        shares[name]["n"] = len(mine)
+    return shares
+
+
+def shares_table(shares: dict[str, dict[str, float]]) -> str:
+    lines = ["| true label | n | labelled fake | uncertain | labelled real | no face |", "|---|---|---|---|---|---|"]
+    for name, row in shares.items():
+        if row.get("n"):
+            lines.append(f"| {name} | {row['n']} | {row['fake']:.1%} | {row['uncertain']:.1%} | {row['real']:.1%} "
+                         f"| {row['no face']:.1%} |")
+    return "\n".join(lines)
 
 
 def per_source(files: list, y: np.ndarray, scores: np.ndarray, origin: dict[Path, str], threshold: float
@@ -167,11 +219,13 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     detector = Detector.from_pretrained(args.model)
     threshold = detector.pre.threshold if args.threshold is None else args.threshold
-    videos = video_items(args.data)
+    videos = video_items(args.data, args.split)
     if videos is not None:
+        if not videos.files:
+            raise SystemExit(f"error: the {args.split!r} split of {args.data} holds no clip.")
         split = limit_split(videos, args.limit, args.seed)
-        y, scores, files = score_videos(detector, split, args.frames, args.aggregation)
-        level = "video"
+        y, scores, files, verdicts = score_videos(detector, split, args.frames, args.aggregation, args.out)
+        level = "video (clip verdicts through analyze_video)"
     else:
         splits = discover(args.data, seed=args.seed)
         if args.split != "all" and not has_splits(args.data):
@@ -184,22 +238,25 @@ def main(argv: list[str] | None = None) -> dict:
         if not split.files:
             raise SystemExit(f"error: the {args.split!r} split of {args.data} is empty.")
         split = limit_split(split, args.limit, args.seed)
-        y, scores, files = score_images(detector, split, args.detect_faces)
+        y, scores, files, verdicts = score_images(detector, split, args.detect_faces, args.crop_margin)
         level = "image (detected faces)" if args.detect_faces else "image (face crops)"
+    if videos is not None:
+        threshold = detector.pre.clip_threshold if args.threshold is None else args.threshold
     metrics = binary_metrics(y, scores, threshold)
-    origin = sources(args.data) if videos is None else {}
+    metrics["verdicts"] = verdict_shares(y, verdicts)
+    origin = sources(args.data)
     if origin:
         metrics["per_source"] = per_source(files, y, scores, origin, threshold)
     name = args.name or detector.name
     metrics.update({"model": name, "checkpoint": str(args.model or "bundled default"), "data": str(args.data),
                     "precision": detector.precision,
-                    "split": args.split if videos is None else "all", "level": level,
+                    "split": args.split, "level": level,
                     "command": "python train/evaluate.py " + " ".join(sys.argv[1:] if argv is None else argv)})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (args.out / "metrics.md").write_text(
         f"{level} level, {args.data} ({metrics['split']}), threshold {threshold}\n\n"
-        + markdown_table([(name, metrics)]) + "\n"
+        + markdown_table([(name, metrics)]) + "\n\nVerdicts a user gets:\n\n" + shares_table(metrics["verdicts"]) + "\n"
         + (f"\nPer source:\n\n{source_table(metrics['per_source'])}\n" if origin else ""))
     with open(args.out / "scores.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -209,6 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
     plots(y, scores, metrics, args.out, name)
     print(f"{level} level, {args.data}, split {metrics['split']}, {metrics['n']} items, threshold {threshold}")
     print(markdown_table([(name, metrics)]))
+    print(shares_table(metrics["verdicts"]))
     if origin:
         print(source_table(metrics["per_source"]))
     return metrics

@@ -79,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="sample so that each class is half of every epoch and, within a class, each source (a "
                         "manifest's source column, else the --data folder) a share growing with the square root of "
                         "its size")
+    p.add_argument("--epoch-size", type=int, default=None, metavar="N",
+                   help="with --balance-sources: faces drawn per epoch (default: as many as the training set holds), "
+                        "so a large mixture still validates and saves often")
     p.add_argument("--hold-out-source", nargs="+", default=None, metavar="NAME",
                    help="leave out of training and validation every file whose source (see --balance-sources) "
                         "contains NAME: evaluate.py's per-source rows then score a generator the model never saw")
@@ -203,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.train_last is not None and args.freeze_backbones:
         raise SystemExit("error: --train-last and --freeze-backbones exclude each other.")
     frozen_norms = train_last(model, args.train_last) if args.train_last is not None else []
+    if args.epoch_size is not None and (not args.balance_sources or args.epoch_size < 1):
+        raise SystemExit("error: --epoch-size N (N >= 1) goes with --balance-sources.")
     model = model.to(memory_format=torch.channels_last)  # faster on CPUs and on GPUs with tensor cores
 
     splits = discover_many(args.data, seed=args.seed)
@@ -245,8 +250,8 @@ def main(argv: list[str] | None = None) -> dict:
         if skipped_t:
             raise SystemExit("error: --balance-sources needs every training item readable (face crops, no skips).")
         weights = balanced_weights(train_split.files, yt, origin)
-        sampler = torch.utils.data.WeightedRandomSampler(weights.tolist(), len(yt), replacement=True,
-                                                         generator=generator)
+        sampler = torch.utils.data.WeightedRandomSampler(weights.tolist(), args.epoch_size or len(yt),
+                                                         replacement=True, generator=generator)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=sampler is None, sampler=sampler,
                               num_workers=args.workers, generator=generator, drop_last=len(yt) > 64,
                               persistent_workers=args.workers > 0, pin_memory=pin)

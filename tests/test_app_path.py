@@ -1,0 +1,211 @@
+"""The product path is the benchmark: training crops made exactly as inference makes them, identical processing of
+reals and fakes, what counts as a person in a clip, clip-level calibration and clip-level evaluation."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from detector.api import Detector
+from detector.config import Preprocessing
+from detector.errors import ConfigError
+from detector.model import FusionDetector
+
+
+def _layout(folder: Path, files: dict[str, tuple[str, str]]) -> Path:
+    """A manifest dataset: name -> (label, split)."""
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "label", "split"])
+        for name, (label, split) in files.items():
+            w.writerow([name, label, split])
+    return folder
+
+
+def test_packing_and_inference_make_the_same_crop(tmp_path, astronaut, tiny_checkpoint):
+    from train import pack
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = np.pad(astronaut, ((40, 0), (0, 90), (0, 0)), constant_values=70)  # off-centre, wider than tall
+    Image.fromarray(photo).save(folder / "a.png")
+    _layout(folder, {"a.png": ("real", "train")})
+    detector = Detector.from_pretrained(tiny_checkpoint)
+    pre = detector.pre
+    pack.main(["--data", str(folder), "--out", str(tmp_path / "p"), "--count", "train=all", "--format", "png",
+               "--size", str(pre.img_size), "--detect-faces", "--crop-margin", str(pre.crop_margin)])
+    with Image.open(next((tmp_path / "p" / "images").iterdir())) as im:
+        packed = np.asarray(im.convert("RGB"))
+    expected = detector.analyze_image(folder / "a.png", keep_crops=True).faces[0].crop
+    assert packed.shape == expected.shape and np.array_equal(packed, expected)
+
+
+def test_a_real_and_a_fake_of_the_same_pixels_pack_to_the_same_bytes(tmp_path, astronaut):
+    from train import pack
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    rgb = np.ascontiguousarray(astronaut[::2, ::2])
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("parameters", "a portrait, Steps: 50, Sampler: k_lms, Model: stable-diffusion-1.4")
+    Image.fromarray(rgb).save(folder / "fake.png", pnginfo=meta)  # a generator's PNG with its metadata
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    Image.fromarray(rgb).save(folder / "real.webp", lossless=True, exif=exif)  # a camera's file, other format
+    _layout(folder, {"fake.png": ("fake", "train"), "real.webp": ("real", "train")})
+    for extra in ([], ["--detect-faces"]):
+        out = tmp_path / f"p{len(extra)}"
+        pack.main(["--data", str(folder), "--out", str(out), "--count", "train=all", "--format", "jpeg", "--size",
+                   "64", "--quality", "40-95", *extra])
+        rows = list(csv.DictReader(open(out / "manifest.csv")))
+        by_label = {r["label"]: (out / r["file"]).read_bytes() for r in rows}
+        assert set(by_label) == {"0", "1"} and by_label["0"] == by_label["1"], extra
+        with Image.open(out / rows[0]["file"]) as im:
+            assert not im.getexif() and "parameters" not in im.info
+
+
+def test_quality_ranges_are_parsed_and_checked():
+    import argparse
+
+    from train.pack import parse_quality
+
+    assert parse_quality("90") == (90, 90) and parse_quality("60-95") == (60, 95)
+    for bad in ("95-60", "0", "abc", "50-101"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_quality(bad)
+
+
+def write_clip(path: Path, astronaut: np.ndarray, n: int, brief: set[int]) -> Path:
+    """The astronaut's head in every frame, and a second, smaller head in the frames of ``brief`` only."""
+    head = astronaut[30:210, 130:320]
+    small = cv2.resize(head, (95, 90))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (640, 360))
+    for i in range(n):
+        frame = np.full((360, 640, 3), 90, np.uint8)
+        frame[60:240, 20 + i:210 + i] = head
+        if i in brief:
+            frame[200:290, 480:575] = small
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def test_a_face_seen_in_two_frames_is_not_a_person(tmp_path, astronaut, tiny_checkpoint):
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, n=12, brief={4, 5})
+    result = Detector.from_pretrained(tiny_checkpoint).analyze_video(clip, frames=12)
+    seen = [len(f.faces) for f in result.frames]
+    assert seen[4] == seen[5] == 2 and seen[0] == 1  # the detector did find the brief face
+    assert len(result.tracks) == 1 and result.tracks_dropped == 1
+    assert len(result.tracks[0].scores) == 12 and result.top_track == 1 and result.tracks[0].id == 1
+    assert result.to_dict()["tracks_dropped"] == 1
+
+
+def test_person_rule():
+    from detector.results import Track
+    from detector.video import is_person
+
+    def track(n):
+        return Track(0, list(range(n)), [0.5] * n, [[0, 0, 10, 10]] * n)
+
+    assert is_person(track(32), 32, 32) and not is_person(track(2), 32, 32) and not is_person(track(9), 32, 32)
+    assert is_person(track(10), 32, 32)  # 30 % of the sampled frames
+    assert is_person(track(2), 32, 2)  # the longest track always counts
+    assert is_person(track(2), 2, 2) and not is_person(track(1), 4, 3)
+
+
+def test_clip_calibration_round_trips_through_config_json(tmp_path):
+    model = FusionDetector(["meso4"], preprocessing={"img_size": 64, "threshold": 0.6, "uncertain_band": [0.3, 0.8],
+                                                      "video_aggregation": "median", "video_threshold": 0.35,
+                                                      "video_uncertain_band": [0.2, 0.5]})
+    loaded = FusionDetector.from_pretrained(model.save_checkpoint(tmp_path / "ck"))
+    assert loaded.preprocessing == model.preprocessing
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())["preprocessing"]
+    assert config["video_threshold"] == 0.35 and config["threshold"] == 0.6  # stored apart from the per-face one
+    detector = Detector(loaded)
+    assert detector.label_for(0.4) == "uncertain" and detector.label_for(0.4, clip=True) == "uncertain"
+    assert detector.label_for(0.55, clip=True) == "fake" and detector.label_for(0.55) == "uncertain"
+    assert detector.label_for(0.1, clip=True) == "real"
+    with pytest.raises(ConfigError):
+        Preprocessing(video_threshold=0.3, video_uncertain_band=[0.4, 0.5])
+    with pytest.raises(ConfigError):
+        Preprocessing(video_aggregation="vote")
+    old = replace(Preprocessing(), uncertain_band=(0.2, 0.7), threshold=0.5)  # no clip calibration: the face one
+    assert old.clip_threshold == 0.5 and old.clip_band == (0.2, 0.7)
+
+
+def test_clip_calibration_chooses_on_the_clips(tmp_path, tiny_checkpoint):
+    from train import calibrate_clips
+
+    rng = np.random.default_rng(0)
+    clips = []
+    for i in range(40):
+        label = i % 2
+        if label:  # a fake shows in a quarter of its frames, clearly
+            scores = np.r_[0.7 + 0.05 * rng.random(4), 0.1 + 0.03 * rng.random(12)]
+        else:  # a real has a few middling frames
+            scores = np.r_[0.45 + 0.05 * rng.random(3), 0.1 + 0.35 * rng.random(13)]
+        clips.append({"label": label, "tracks": [{"scores": scores.tolist()}]})
+    path = tmp_path / "clips.jsonl"
+    path.write_text("\n".join(json.dumps(c) for c in clips))
+    result = calibrate_clips.main(["--model", str(tiny_checkpoint), "--clips", str(path), "--out",
+                                   str(tmp_path / "out")])
+    table = result["auc_by_aggregation"]
+    assert result["aggregation"] == "top25" and table["top25"] == 1.0 and table["mean"] < 1.0, table
+    assert result["real_clips_called_fake"] <= 0.1 and result["fake_clips_called_fake"] == 1.0
+    detector = Detector.from_pretrained(tmp_path / "out")
+    assert detector.pre.video_aggregation == result["aggregation"]
+    assert detector.pre.video_threshold == result["threshold"]
+    assert "clip_calibration" in json.loads((tmp_path / "out" / "config.json").read_text())
+
+
+def test_video_evaluation_on_two_generated_clips(tmp_path, astronaut, tiny_checkpoint):
+    from train import evaluate
+
+    data = tmp_path / "clips"
+    data.mkdir()
+    write_clip(data / "real.mp4", astronaut, n=10, brief=set())
+    write_clip(data / "fake.mp4", astronaut[:, ::-1].copy(), n=10, brief=set())
+    write_clip(data / "other.mp4", astronaut, n=10, brief=set())
+    with open(data / "manifest.csv", "w", newline="") as fh:
+        fh.write("file,label,split,kind\nreal.mp4,real,test,camera\nfake.mp4,fake,test,swap\nother.mp4,real,val,x\n")
+    metrics = evaluate.main(["--model", str(tiny_checkpoint), "--data", str(data), "--split", "test", "--frames",
+                             "4", "--out", str(tmp_path / "out")])
+    assert metrics["n"] == 2 and metrics["split"] == "test" and metrics["level"].startswith("video")
+    assert metrics["roc_auc"] is not None and set(metrics["verdicts"]) == {"fake", "real"}
+    assert sum(v for k, v in metrics["verdicts"]["real"].items() if k != "n") == pytest.approx(1.0)
+    assert {r["source"] for r in metrics["per_source"]} == {"camera", "swap"}
+    clips = [json.loads(line) for line in (tmp_path / "out" / "clips.jsonl").read_text().splitlines()]
+    assert len(clips) == 2 and all(len(c["tracks"][0]["scores"]) == 4 for c in clips)
+    assert (tmp_path / "out" / "metrics.md").read_text().count("Verdicts a user gets") == 1
+
+
+def test_the_card_and_the_scope_line_carry_per_generator_figures(tmp_path, tiny_checkpoint):
+    import shutil
+
+    from train import model_card
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_checkpoint, folder)
+    evaluation = tmp_path / "synthetic-test"
+    evaluation.mkdir()
+    per_source = [{"source": "stable-diffusion-2.1:SDFD", "label": "fake", "n": 300, "roc_auc": 0.8123,
+                   "accuracy": 0.7, "mean_score": 0.6},
+                  {"source": "stylegan3:pool", "label": "fake", "n": 300, "roc_auc": 0.7456, "accuracy": 0.6,
+                   "mean_score": 0.5},
+                  {"source": "amfd", "label": "real", "n": 109, "roc_auc": 0.7, "accuracy": 0.9, "mean_score": 0.2}]
+    metrics = {"n": 709, "accuracy": 0.8, "roc_auc": 0.7789, "per_source": per_source, "split": "test",
+               "level": "image (detected faces)", "data": "/x/synthetic", "command": "python train/evaluate.py ..."}
+    (evaluation / "metrics.json").write_text(json.dumps(metrics))
+    card = model_card.main(["--model", str(folder), "--eval", str(evaluation), "--generators", str(evaluation),
+                            "--scope", "Trained on face swaps and generated faces. Covered: {generators}."])
+    scope = json.loads((folder / "config.json").read_text())["scope"]
+    assert "stable-diffusion-2.1 0.81" in scope and "stylegan3 0.75" in scope and "0.78" in scope
+    assert scope in card and "| stable-diffusion-2.1:SDFD | fake | 300 | 0.8123" in card
+    assert Detector.from_pretrained(folder).scope == scope
