@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         path = bad[i % len(bad)] if is_bad else good[i % len(good)]
         started = time.perf_counter()
         try:
-            job = local.client.submit(handle_file(str(path)), False, "bundled default", None, 0.5, None,
-                                      api_name="/analyze_image")
+            job = local.client.submit(image=handle_file(str(path)), api_name="/analyze_image")  # the app's settings
             data = job.result(timeout=args.timeout)[-1]
         except TimeoutError:
             return time.perf_counter() - started, "timeout"

@@ -209,3 +209,27 @@ def test_the_card_and_the_scope_line_carry_per_generator_figures(tmp_path, tiny_
     assert "stable-diffusion-2.1 0.81" in scope and "stylegan3 0.75" in scope and "0.78" in scope
     assert scope in card and "| stable-diffusion-2.1:SDFD | fake | 300 | 0.8123" in card
     assert Detector.from_pretrained(folder).scope == scope
+
+
+def test_extract_brings_the_diffusion_portraits(tmp_path):
+    """Data test: with the synthetic-faces repositories fetched (``DATA_MIRROR``, default ../.mirror beside the
+    repository), extract.py also reads diffusion.csv; its validation split holds the DALL-E 3 group photos."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT, shared
+
+    script = shared("synthetic-faces") / "extract.py"
+    mirror = Path(os.environ.get("DATA_MIRROR", ROOT.parent / ".mirror"))
+    wanted = {row.split(",")[0] for row in (script.parent / "diffusion.csv").read_text().splitlines()[1:]}
+    if not all((mirror / repo.replace("/", "+")).is_dir() for repo in wanted):
+        pytest.skip(f"the synthetic-faces repositories are not fetched into {mirror}")
+    proc = subprocess.run([sys.executable, str(script), "--mirror", str(mirror), "--out", str(tmp_path / "out"),
+                           "--splits", "val"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path / "out" / "manifest.csv")))
+    dalle = [r for r in rows if r["source"] == "dalle3"]
+    assert len(dalle) == 68 and {r["label"] for r in dalle} == {"fake"} and {r["split"] for r in rows} == {"val"}
+    with Image.open(tmp_path / "out" / dalle[0]["file"]) as im:
+        im.load()  # a real, decodable picture

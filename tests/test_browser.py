@@ -165,7 +165,7 @@ def test_video_one_row_per_person_and_a_headline_naming_them(page):
 
 
 def test_an_example_runs_when_clicked_and_the_model_tab_reads_at_any_width(page):
-    page.get_by_text("Real photo (expected: real)").first.click()
+    page.get_by_text("Real photo (the model: real)").first.click()
     page.locator("#image-verdict .badge").wait_for(timeout=RUN_S)
     assert page.locator("#image-cards .face-card").count() == 1
     page.get_by_role("tab", name="Model and settings").click()

@@ -5,8 +5,9 @@ clips, chosen on validation clips and stored in the checkpoint apart from the pe
     python train/calibrate_clips.py --model runs/x/best --clips eval/clips-val/clips.jsonl --out runs/x-clips
 
 ``clips.jsonl`` (written by ``evaluate.py`` on a video set) holds each clip's persons with their per-frame scores,
-so every aggregation is compared without decoding a frame again. The aggregation with the best clip ROC AUC wins
-(``mean`` on ties: the simplest). The threshold is the one with the best balanced accuracy among those that call at
+so every aggregation is compared without decoding a frame again. The aggregation with the best clip ROC AUC wins if
+it beats ``mean`` (the simplest, and the least sensitive to one odd frame) by at least ``--min-gain`` (0.05: a few
+dozen validation clips cannot tell smaller differences apart); otherwise ``mean`` stays. The threshold is the one with the best balanced accuracy among those that call at
 most ``--max-false-fake`` of the real clips fake; the band is the one of ``train/calibrate.py`` at
 ``--band-precision``. A clip's score is its most suspicious person's, as in ``Detector.analyze_video``.
 """
@@ -57,7 +58,8 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray, max_false_fake: flo
     return best if best is not None else float(candidates[-1])
 
 
-def calibrate(clips: list[dict], per_face_threshold: float, max_false_fake: float, band_precision: float) -> dict:
+def calibrate(clips: list[dict], per_face_threshold: float, max_false_fake: float, band_precision: float,
+              min_gain: float = 0.05) -> dict:
     labels = np.asarray([int(c["label"]) for c in clips])
     if len(set(labels)) < 2:
         raise SystemExit("error: the clips need both real and fake ones to calibrate.")
@@ -65,8 +67,8 @@ def calibrate(clips: list[dict], per_face_threshold: float, max_false_fake: floa
     for rule in AGGREGATIONS:
         scores = clip_scores(clips, rule, per_face_threshold)
         table[rule] = round(float(roc_auc_score(labels, scores)), 4)
-    best = max(table.values())
-    rule = "mean" if table["mean"] >= best - 1e-9 else max(table, key=table.get)
+    best = max(table, key=table.get)
+    rule = best if table[best] >= table["mean"] + min_gain else "mean"
     scores = clip_scores(clips, rule, per_face_threshold)
     threshold = choose_threshold(labels, scores, max_false_fake)
     band = uncertain_band(labels, scores, threshold, band_precision) if band_precision > 0 else None
@@ -83,12 +85,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--clips", type=Path, nargs="+", required=True, help="clips.jsonl of evaluate.py (val clips)")
     p.add_argument("--out", type=Path, required=True, help="folder for the checkpoint with clip calibration")
     p.add_argument("--max-false-fake", type=float, default=0.1, help="share of real clips the threshold may call fake")
+    p.add_argument("--min-gain", type=float, default=0.05,
+                   help="clip ROC AUC another aggregation must gain over mean to be chosen instead")
     p.add_argument("--band-precision", type=float, default=0.9,
                    help="clip verdicts outside the uncertain band must be right this often (0: no band)")
     args = p.parse_args(argv)
     clips = [c for path in args.clips for c in read_clips(path)]
     model = FusionDetector.from_pretrained(args.model)
-    result = calibrate(clips, model.preprocessing.threshold, args.max_false_fake, args.band_precision)
+    result = calibrate(clips, model.preprocessing.threshold, args.max_false_fake, args.band_precision, args.min_gain)
     model.preprocessing = replace(model.preprocessing, video_aggregation=result["aggregation"],
                                   video_threshold=result["threshold"],
                                   video_uncertain_band=result["uncertain_band"])
