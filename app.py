@@ -650,7 +650,7 @@ def build_demo(store: ModelStore | None = None, files: OutputFiles | None = None
                         live_out = gr.Image(label="Faces found", format="jpeg", elem_id="live-frame",
                                             interactive=False)
                 live_state = gr.State(None)
-            with gr.Tab("Model and settings", id="model"):
+            with gr.Tab("Model", id="model"):  # short: four tabs fit a phone's width
                 model = gr.Dropdown(_model_choices(), value=BUNDLED, allow_custom_value=True,
                                     label="Model (or a checkpoint folder / Hub repo id)")
                 with gr.Accordion("Settings (the model's own values by default)", open=True):

@@ -52,7 +52,9 @@ def browser(server):
 def page(request, browser, server):
     page = browser.new_page()
     page.set_viewport_size(request.param)
-    page.goto(server.url, wait_until="networkidle", timeout=RUN_S)
+    # not "networkidle": the page keeps a connection open for its streaming (Live) events
+    page.goto(server.url, wait_until="load", timeout=RUN_S)
+    page.get_by_role("button", name="Analyse photo").wait_for(timeout=RUN_S)
     ARTIFACTS.mkdir(exist_ok=True)
     yield page
     page.close()
@@ -167,8 +169,10 @@ def test_video_one_row_per_person_and_a_headline_naming_them(page):
 def test_an_example_runs_when_clicked_and_the_model_tab_reads_at_any_width(page):
     page.get_by_text("Real photo (the model: real)").first.click()
     page.locator("#image-verdict .badge").wait_for(timeout=RUN_S)
+    page.wait_for_timeout(1_000)
+    assert in_first_screen(page, "#image-verdict .badge")  # a clicked example scrolls its verdict into view too
     assert page.locator("#image-cards .face-card").count() == 1
-    page.get_by_role("tab", name="Model and settings").click()
+    page.get_by_role("tab", name="Model").click()  # visible at 390 px, not hidden behind the overflow menu
     page.wait_for_function("() => document.querySelector('#model-card').innerText.trim().length > 20",
                            timeout=60_000)
     assert too_wide(page) == []
