@@ -168,10 +168,18 @@ def check_options(args: argparse.Namespace) -> str | None:
     return None
 
 
+def load_detector(args: argparse.Namespace) -> object:
+    """The Detector the options ask for (raises DetectorError when the model cannot be loaded)."""
+    from .api import Detector
+
+    return Detector.from_pretrained(args.model, device=args.device, max_faces=args.max_faces,
+                                    max_pixels=args.max_pixels, max_duration_s=args.max_duration,
+                                    precision=args.precision, require_hash=not args.allow_unhashed)
+
+
 def analyze_files(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .api import Detector
     from .errors import DetectorError
     from .sniff import check_regular
 
@@ -189,9 +197,7 @@ def analyze_files(args: argparse.Namespace) -> int:
         print(f"error: --json {args.json}: cannot be written ({exc.strerror or exc}).", file=sys.stderr)
         return 2
     try:
-        detector = Detector.from_pretrained(args.model, device=args.device, max_faces=args.max_faces,
-                                            max_pixels=args.max_pixels, max_duration_s=args.max_duration,
-                                            precision=args.precision, require_hash=not args.allow_unhashed)
+        detector = load_detector(args)
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if out is not sys.stdout:
@@ -327,7 +333,6 @@ def camera_frames(cap: object, live: bool) -> Iterable:
 
 def stream_source(args: argparse.Namespace) -> int:
     """``--stream``: one JSON line per processed frame on stdout (or --json), a summary on stderr."""
-    from .api import Detector
     from .errors import DetectorError
 
     problem = check_options(args)
@@ -340,9 +345,7 @@ def stream_source(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        detector = Detector.from_pretrained(args.model, device=args.device, max_faces=args.max_faces,
-                                            max_pixels=args.max_pixels, precision=args.precision,
-                                            require_hash=not args.allow_unhashed)
+        detector = load_detector(args)
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
