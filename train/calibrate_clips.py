@@ -9,7 +9,8 @@ so every aggregation is compared without decoding a frame again. The aggregation
 it beats ``mean`` (the simplest, and the least sensitive to one odd frame) by at least ``--min-gain`` (0.05: a few
 dozen validation clips cannot tell smaller differences apart); otherwise ``mean`` stays. The threshold is the one
 with the best balanced accuracy among those that call at most ``--max-false-fake`` of the real clips fake; the band
-is the one of ``train/calibrate.py`` at ``--band-precision``. A clip's score is its most suspicious person's, as in ``Detector.analyze_video``.
+is the one of ``train/calibrate.py`` at ``--band-precision``. A clip's score is its most suspicious person's, as in
+``Detector.analyze_video``.
 """
 
 from __future__ import annotations
