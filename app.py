@@ -652,7 +652,8 @@ def build_demo(store: ModelStore | None = None, files: OutputFiles | None = None
                 live_state = gr.State(None)
             with gr.Tab("Model", id="model"):  # short: four tabs fit a phone's width
                 model = gr.Dropdown(_model_choices(), value=BUNDLED, allow_custom_value=True,
-                                    label="Model (or a checkpoint folder / Hub repo id)")
+                                    label="Model (or a Hugging Face repo id owner/name, or a folder under the "
+                                          "models root)")
                 with gr.Accordion("Settings (the model's own values by default)", open=True):
                     threshold = gr.Slider(0.01, 0.99, value=bundled.threshold, step=0.01,
                                           label="Decision threshold: a fake score at or above it is 'fake'")
