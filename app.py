@@ -33,7 +33,7 @@ from detector.config import Preprocessing
 from detector.errors import CheckpointError, DetectorError, WrongMediaError
 from detector.explain import FUSED, overlay
 from detector.images import load_image
-from detector.live import LiveTracker
+from detector.live import LiveSession
 from detector.render import draw_faces, draw_live, timeline_figure
 from detector.results import ImageResult, VideoResult
 from detector.video import AGGREGATIONS, MAX_FRAMES
@@ -519,22 +519,14 @@ class LiveHandler:
         except DetectorError as exc:
             return gr.skip(), _error_box(str(exc)), state
         if state is None or state.get("model") != model:
-            state = {"model": model, "tracker": LiveTracker(detector.label_for), "busy": threading.Lock(),
-                     "last": None, "fps": 0.0, "latency_ms": []}
+            state = {"model": model, "session": LiveSession(detector), "busy": threading.Lock()}
         if not state["busy"].acquire(blocking=False):
             return gr.skip(), gr.skip(), state
         try:
-            started = time.perf_counter()
             rgb = load_image(frame, detector.max_pixels)
-            persons = state["tracker"].update(detector.score_frame(rgb, min_face_confidence=face_conf))
-            now = time.perf_counter()
-            if state["last"] is not None:
-                rate = 1.0 / max(now - state["last"], 1e-6)
-                state["fps"] = rate if not state["fps"] else 0.8 * state["fps"] + 0.2 * rate
-            state["last"] = now
-            latency = (now - started) * 1000
-            state["latency_ms"] = (state["latency_ms"] + [latency])[-200:]
-            return draw_live(rgb, persons), live_verdict_html(persons, detector, state["fps"], latency), state
+            done = state["session"].step(rgb, min_face_confidence=face_conf)
+            return (draw_live(rgb, done.persons), live_verdict_html(done.persons, detector, done.fps, done.latency_ms),
+                    state)
         except DetectorError as exc:
             return gr.skip(), _error_box(str(exc)), state
         finally:

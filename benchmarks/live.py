@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         _, _, state = handler(frame, state)
         latencies.append((time.perf_counter() - t0) * 1000)
-        faces.append(len(state["tracker"].people))
+        faces.append(len(state["session"].tracker.people))
     elapsed = time.perf_counter() - started
     latencies.sort()
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",

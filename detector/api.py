@@ -23,7 +23,7 @@ from .explain import gradcam_maps
 from .faces import Face, FaceFinder, crop_box, crop_face, pad_to_square, reading_order, resize_square
 from .images import ImageInput, load_image
 from .limits import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS
-from .live import LiveFrame, LiveTracker
+from .live import LiveFrame, LiveSession
 from .live import stream as live_stream
 from .model import FusionDetector
 from .results import Evidence, FaceResult, FrameResult, ImageResult, VideoResult
@@ -254,7 +254,7 @@ class Detector:
         """Per-person verdicts over a stream of RGB frames (a webcam, a replayed clip), one :class:`LiveFrame` per
         frame: each person's smoothed P(fake) and a verdict that settles as evidence builds up (see
         :mod:`detector.live`; ``tracker`` keywords go to :class:`~detector.live.LiveTracker`)."""
-        return live_stream(self, frames, LiveTracker(self.label_for, **tracker), min_face_confidence, crop_margin)
+        return live_stream(LiveSession(self, **tracker), frames, min_face_confidence, crop_margin)
 
     # ------------------------------------------------------------------------------------------------ videos
     def analyze_video(
@@ -330,7 +330,6 @@ class Detector:
                            self._threshold(threshold, clip=True), self.name, aggregation, no_face, note,
                            _band_list(self.band(threshold, clip=True)), None if top is None else top.id,
                            len(linked) - len(tracks))
-
 
     def _explain_tracks(self, tracks: list, frames: list[FrameResult], k: int,
                         progress: Callable[[int, int], None] | None, done: int) -> None:

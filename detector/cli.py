@@ -168,13 +168,18 @@ def check_options(args: argparse.Namespace) -> str | None:
     return None
 
 
-def load_detector(args: argparse.Namespace) -> object:
-    """The Detector the options ask for (raises DetectorError when the model cannot be loaded)."""
+def load_detector(args: argparse.Namespace) -> object | None:
+    """The Detector the options ask for, or None after saying on stderr why the model cannot be loaded."""
     from .api import Detector
+    from .errors import DetectorError
 
-    return Detector.from_pretrained(args.model, device=args.device, max_faces=args.max_faces,
-                                    max_pixels=args.max_pixels, max_duration_s=args.max_duration,
-                                    precision=args.precision, require_hash=not args.allow_unhashed)
+    try:
+        return Detector.from_pretrained(args.model, device=args.device, max_faces=args.max_faces,
+                                        max_pixels=args.max_pixels, max_duration_s=args.max_duration,
+                                        precision=args.precision, require_hash=not args.allow_unhashed)
+    except DetectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def analyze_files(args: argparse.Namespace) -> int:
@@ -196,10 +201,8 @@ def analyze_files(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: --json {args.json}: cannot be written ({exc.strerror or exc}).", file=sys.stderr)
         return 2
-    try:
-        detector = load_detector(args)
-    except DetectorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    detector = load_detector(args)
+    if detector is None:
         if out is not sys.stdout:
             out.close()
         return 2
@@ -344,10 +347,9 @@ def stream_source(args: argparse.Namespace) -> int:
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        detector = load_detector(args)
-    except DetectorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    detector = load_detector(args)
+    if detector is None:
+        cap.release()
         return 2
     out = open(args.json, "w", encoding="utf-8") if args.json else sys.stdout
     processed, last = 0, None

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .faces import box_iou
 from .results import FaceResult
+from .video import match_boxes
 
 
 @dataclass
@@ -82,22 +82,6 @@ class LiveTracker:
         self.people: list[_Person] = []
         self._next = 1
 
-    def _match(self, faces: list[FaceResult]) -> dict[int, _Person]:
-        pairs = sorted(((box_iou(p.box, f.box), fi, pi) for pi, p in enumerate(self.people)
-                        for fi, f in enumerate(faces)), reverse=True)
-        matched: dict[int, _Person] = {}
-        used: set[int] = set()
-        for overlap, fi, pi in pairs:
-            if fi in matched or pi in used:
-                continue
-            person, box = self.people[pi], faces[fi].box
-            near = np.hypot(person.box[0] + person.box[2] / 2 - box[0] - box[2] / 2,
-                            person.box[1] + person.box[3] / 2 - box[1] - box[3] / 2) < 0.6 * max(box[2], box[3])
-            if overlap >= 0.2 or near:
-                matched[fi] = person
-                used.add(pi)
-        return matched
-
     def _verdict(self, person: _Person) -> str:
         if person.frames < self.min_frames:
             return "uncertain"
@@ -106,19 +90,19 @@ class LiveTracker:
 
     def update(self, faces: list[FaceResult]) -> list[LivePerson]:
         """Fold one frame's scored faces in; the people seen in this frame, in order of first appearance."""
-        matched = self._match(faces)
+        matched = match_boxes([p.box for p in self.people], [f.box for f in faces])
+        known = list(self.people)
         seen: list[LivePerson] = []
         for fi, face in enumerate(faces):
-            person = matched.get(fi)
-            if person is None:
-                person = _Person(self._next, list(face.box), float(face.score), frames=0)
+            if fi in matched:
+                person = known[matched[fi]]
+                person.smoothed = (1 - self.alpha) * person.smoothed + self.alpha * float(face.score)
+                person.frames += 1
+            else:
+                person = _Person(self._next, list(face.box), float(face.score))
                 self._next += 1
                 self.people.append(person)
-                person.smoothed = float(face.score)
-            else:
-                person.smoothed = (1 - self.alpha) * person.smoothed + self.alpha * float(face.score)
             person.box, person.missing = list(face.box), 0
-            person.frames += 1
             person.label = self._verdict(person)
             seen.append(LivePerson(person.id, list(face.box), float(face.score), person.smoothed, person.frames,
                                    person.label))
@@ -138,18 +122,34 @@ def frame_label(persons: list[LivePerson]) -> tuple[str, float | None]:
     return top.label, top.smoothed
 
 
-def stream(detector: Any, frames: Iterable[np.ndarray], tracker: LiveTracker | None = None,
-           min_face_confidence: float | None = None, crop_margin: float | None = None) -> Iterator[LiveFrame]:
-    """Score every frame of ``frames`` (RGB arrays), one :class:`LiveFrame` per frame (see ``Detector.stream``)."""
-    tracker = tracker or LiveTracker(detector.label_for)
-    last, fps = None, 0.0
-    for index, rgb in enumerate(frames):
+class LiveSession:
+    """One stream (a webcam, a replayed clip): the tracker of its people, and the pace at which frames are done.
+    ``Detector.stream``, the app's Live tab and the CLI's ``--stream`` all go through :meth:`step`."""
+
+    def __init__(self, detector: Any, **tracker: Any) -> None:
+        self.detector = detector
+        self.tracker = LiveTracker(detector.label_for, **tracker)
+        self.index, self.fps, self._last = 0, 0.0, None
+
+    def step(self, rgb: np.ndarray, min_face_confidence: float | None = None,
+             crop_margin: float | None = None) -> LiveFrame:
+        """Score one RGB frame's faces and fold them in."""
         started = time.perf_counter()
-        faces = detector.score_frame(rgb, min_face_confidence=min_face_confidence, crop_margin=crop_margin)
-        persons = tracker.update(faces)
+        faces = self.detector.score_frame(rgb, min_face_confidence=min_face_confidence, crop_margin=crop_margin)
+        persons = self.tracker.update(faces)
         now = time.perf_counter()
-        if last is not None:
-            fps = 0.8 * fps + 0.2 / max(now - last, 1e-6) if fps else 1.0 / max(now - last, 1e-6)
-        last = now
+        if self._last is not None:  # frames per second, a moving average over the recent frames
+            rate = 1.0 / max(now - self._last, 1e-6)
+            self.fps = rate if not self.fps else 0.8 * self.fps + 0.2 * rate
+        self._last = now
         label, score = frame_label(persons)
-        yield LiveFrame(index, persons, (now - started) * 1000, fps, label, score)
+        frame = LiveFrame(self.index, persons, (now - started) * 1000, self.fps, label, score)
+        self.index += 1
+        return frame
+
+
+def stream(session: LiveSession, frames: Iterable[np.ndarray], min_face_confidence: float | None = None,
+           crop_margin: float | None = None) -> Iterator[LiveFrame]:
+    """One :class:`LiveFrame` per RGB frame of ``frames`` (see ``Detector.stream``)."""
+    for rgb in frames:
+        yield session.step(rgb, min_face_confidence, crop_margin)

@@ -65,9 +65,7 @@ class OnnxPath:
     def __init__(self, model: FusionDetector) -> None:
         import copy
 
-        import onnxruntime as ort
-
-        from .export import export_onnx
+        from .export import OnnxScorer, export_onnx
 
         path = onnx_cache() / f"{model_digest(model)}.onnx"
         if not path.is_file():
@@ -76,14 +74,11 @@ class OnnxPath:
                 warnings.simplefilter("ignore")  # the exporter's notes on constant folding are not the user's concern
                 export_onnx(copy.deepcopy(model).cpu(), Path(tmp) / "model.onnx")
                 os.replace(Path(tmp) / "model.onnx", path)  # atomic: a concurrent reader sees all or nothing
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
         self.path = path
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.scorer = OnnxScorer(path)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        images = np.ascontiguousarray(x.detach().float().cpu().contiguous().numpy())
-        return torch.from_numpy(self.session.run(["logits"], {"images": images})[0])
+        return torch.from_numpy(self.scorer.logits(x.detach().float().cpu().contiguous().numpy()))
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:

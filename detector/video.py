@@ -122,30 +122,35 @@ def _near(a: list[int], b: list[int]) -> bool:
     return float(np.hypot(ca[0] - cb[0], ca[1] - cb[1])) < 0.5 * max(a[2], a[3], b[2], b[3])
 
 
+def match_boxes(previous: list[list[int]], current: list[list[int]], min_iou: float = 0.2) -> dict[int, int]:
+    """Which current box continues which previous one (``{current index: previous index}``): greedily by box
+    overlap, largest first, then by centre distance; each box is used once. Video tracks and live people are both
+    linked this way."""
+    candidates = sorted(((box_iou(p, c), pi, ci) for pi, p in enumerate(previous) for ci, c in enumerate(current)),
+                        reverse=True)
+    matched: dict[int, int] = {}
+    for overlap, pi, ci in candidates:
+        if ci in matched or pi in matched.values():
+            continue
+        if overlap >= min_iou or _near(previous[pi], current[ci]):
+            matched[ci] = pi
+    return matched
+
+
 def link_tracks(frames: list[FrameResult], min_iou: float = 0.2) -> list[Track]:
-    """Link faces of consecutive sampled frames into tracks, greedily by box overlap (then by centre distance)."""
+    """Link faces of consecutive sampled frames into tracks (:func:`match_boxes` against each track's last box)."""
     tracks: list[Track] = []
     for frame in frames:
-        candidates = sorted(
-            ((box_iou(t.boxes[-1], f.box), ti, fi) for ti, t in enumerate(tracks) for fi, f in enumerate(frame.faces)),
-            reverse=True,
-        )
-        used_t: set[int] = set()
-        used_f: set[int] = set()
-        for overlap, ti, fi in candidates:
-            if ti in used_t or fi in used_f:
-                continue
-            if overlap >= min_iou or _near(tracks[ti].boxes[-1], frame.faces[fi].box):
-                used_t.add(ti)
-                used_f.add(fi)
-                face = frame.faces[fi]
-                tracks[ti].frame_indices.append(frame.index)
-                tracks[ti].scores.append(face.score)
-                tracks[ti].boxes.append(list(face.box))
-                tracks[ti].confidences.append(face.detector_confidence)
-                tracks[ti].faces.append(face)
+        matched = match_boxes([t.boxes[-1] for t in tracks], [f.box for f in frame.faces], min_iou)
         for fi, face in enumerate(frame.faces):
-            if fi not in used_f:
+            if fi in matched:
+                track = tracks[matched[fi]]
+                track.frame_indices.append(frame.index)
+                track.scores.append(face.score)
+                track.boxes.append(list(face.box))
+                track.confidences.append(face.detector_confidence)
+                track.faces.append(face)
+            else:
                 tracks.append(Track(len(tracks), [frame.index], [face.score], [list(face.box)],
                                     confidences=[face.detector_confidence], faces=[face]))
     return tracks
