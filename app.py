@@ -26,14 +26,18 @@ from typing import Any
 import gradio as gr
 import numpy as np
 from PIL import Image
+from starlette.routing import Mount
 
 from detector.api import Detector, default_model_path
 from detector.checkpoint import is_repo_id, read_preprocessing, resolve_checkpoint, resolve_hub
 from detector.config import Preprocessing
+from detector.decision import Decision
 from detector.errors import CheckpointError, DetectorError, WrongMediaError
 from detector.explain import FUSED, overlay
 from detector.images import load_image
 from detector.live import LiveSession
+from detector.private_page import HEADERS as PAGE_HEADERS
+from detector.private_page import CachedPage, PageError
 from detector.render import draw_faces, draw_live, timeline_figure
 from detector.results import ImageResult, VideoResult
 from detector.video import AGGREGATIONS, MAX_FRAMES
@@ -235,28 +239,8 @@ def _model_choices() -> list[str]:
 VERDICTS = {"fake": ("Likely fake", "fake"), "uncertain": ("Uncertain", "uncertain"), "real": ("Likely real", "real"),
             "no face": ("No face found", "none")}
 JET = "#00008f, #0000ff, #00ffff, #ffff00, #ff0000, #800000"  # Grad-CAM overlays use the jet colour map
-CSS = """
-.badge {display: inline-block; padding: 0.25em 0.8em; border-radius: 999px; font-weight: 700; color: #fff;
-        line-height: 1.4; white-space: nowrap}
-.badge.big {font-size: 1.6em}
-.badge-fake {background: #dc2626} .badge-real {background: #15803d} .badge-uncertain {background: #a16207}
-.badge-none {background: #4b5563}
-.verdict-box {display: flex; flex-direction: column; gap: 0.4em; padding: 0.6em 0.2em}
-.verdict-box p {margin: 0}
-.verdict-box .badge {align-self: flex-start}
+CSS = (Path(__file__).resolve().parent / "detector" / "web" / "verdict.css").read_text(encoding="utf-8") + """
 .example-captions {font-size: 0.88em}
-.scope {font-size: 0.92em; border-left: 4px solid #9ca3af; padding-left: 0.6em}
-.hint {color: #6b7280}
-.input-error {border: 2px solid #dc2626; border-radius: 8px; padding: 0.6em; background: #fef2f2; color: #7f1d1d}
-.cards {display: flex; flex-direction: column; gap: 0.8em}
-.card {border: 1px solid #d1d5db; border-radius: 10px; padding: 0.6em; max-width: 100%; box-sizing: border-box}
-.card-head {display: flex; flex-wrap: wrap; align-items: center; gap: 0.6em; margin-bottom: 0.4em}
-.card-imgs {display: grid; grid-template-columns: repeat(auto-fill, minmax(96px, 1fr)); gap: 6px}
-.card-imgs figure {margin: 0; min-width: 0}
-.card-imgs img, .thumb {width: 100%; height: auto; border-radius: 6px; display: block}
-.card-imgs figcaption {font-size: 0.8em; overflow-wrap: anywhere}
-.person {display: grid; grid-template-columns: 96px 1fr; gap: 0.6em; align-items: start}
-.person .card-imgs {grid-column: 1 / -1}
 .legend {display: flex; flex-wrap: wrap; align-items: center; gap: 0.5em; font-size: 0.9em; margin: 0.4em 0}
 .ramp {display: inline-block; width: 140px; height: 12px; border-radius: 3px;
        background: linear-gradient(to right, JET)}
@@ -264,6 +248,7 @@ CSS = """
 .gradio-container {max-width: 100vw !important}
 .live-person {display: flex; flex-wrap: wrap; align-items: center; gap: 0.4em}
 .live-speed {font-variant-numeric: tabular-nums}
+.private-link {font-size: 0.95em}
 """.replace("JET", JET)
 
 
@@ -274,10 +259,10 @@ def badge(label: str, score: float | None, big: bool = False) -> str:
     return f'<span class="badge badge-{cls}{" big" if big else ""}">{html.escape(words)}{pct}</span>'
 
 
-def _band_text(threshold: float, band: list[float] | None) -> str:
-    text = f"“Likely fake” from {threshold * 100:.0f}%"
-    if band:
-        text += f"; “Uncertain” from {band[0] * 100:.0f}% to {band[1] * 100:.0f}%"
+def _band_text(decision: Decision) -> str:
+    text = f"“Likely fake” from {decision.threshold * 100:.0f}%"
+    if decision.band:
+        text += f"; “Uncertain” from {decision.band[0] * 100:.0f}% to {decision.band[1] * 100:.0f}%"
     return text + "."
 
 
@@ -325,7 +310,7 @@ def image_verdict(result: ImageResult, scope: str | None) -> str:
     else:
         which = "One face was found:" if n == 1 else f"Face {top + 1} of {n} is the most suspicious:"
     detail = (f"{which} the model's estimate that it is fake is {result.score * 100:.0f}%. "
-              + _band_text(result.threshold, result.uncertain_band))
+              + _band_text(result.decision))
     return _verdict_box(result.label, result.score, [detail, result.message], scope)
 
 
@@ -351,7 +336,7 @@ def video_verdict(result: VideoResult, scope: str | None) -> str:
     track = next(t for t in result.tracks if t.id == result.top_track)
     detail = (f"Person {track.id} is the most suspicious: the {result.aggregation} of their {len(track.scores)} "
               f"frames is {track.score * 100:.0f}% (highest single frame {max(track.scores) * 100:.0f}%). {seen} "
-              + _band_text(result.threshold, result.uncertain_band))
+              + _band_text(result.decision))
     return _verdict_box(result.label, result.score, [detail, result.message], scope)
 
 
@@ -417,13 +402,8 @@ def live_verdict_html(persons: list, detector: Detector, fps: float, latency_ms:
                    f"{badge(p.label, p.smoothed)} <span class=\"hint\">over {p.frames} frames</span></p>"
                    for p in persons)
     return (f'<div class="verdict-box live" data-label="{top.label}">{badge(top.label, top.smoothed, big=True)}'
-            f"{rows}{speed}<p class=\"hint\">{html.escape(_band_text(detector.pre.threshold, _band_of(detector)))}"
+            f"{rows}{speed}<p class=\"hint\">{html.escape(_band_text(detector.decision()))}"
             "</p></div>")
-
-
-def _band_of(detector: Detector) -> list[float] | None:
-    band = detector.band()
-    return None if band is None else [band[0], band[1]]
 
 
 HINT_IMAGE = ('<p class="hint" id="verdict-hint">Upload a photo (or click an example) and press '
@@ -618,6 +598,9 @@ def build_demo(store: ModelStore | None = None, files: OutputFiles | None = None
     with gr.Blocks(title="Deepfake detector", delete_cache=(1800, 3600)) as demo:
         gr.Markdown("# Deepfake detector\nEvery face is found, scored real/fake by a fusion of CNNs, and heatmaps "
                     "show what each network looked at.")
+        gr.HTML('<p class="private-link" id="private-link">Rather not upload? <a href="private/" target="_blank" '
+                'rel="noopener"><b>Private mode</b></a>: the same model runs inside your browser and nothing leaves '
+                'your device (photos and videos; no heatmaps).</p>')
         with gr.Tabs() as tabs:
             with gr.Tab("Photo", id="photo"):
                 image_outputs, (image_in, image_btn, image_error, whole_btn, to_video_btn, whole) = _result_tab(
@@ -701,6 +684,73 @@ def build_demo(store: ModelStore | None = None, files: OutputFiles | None = None
     return demo
 
 
+class PrivatePage:
+    """``/private/``: the private page's static folder (:mod:`detector.private_page`), built for the bundled model
+    in the background at start and served with cross-origin isolation and a connect-to-self-only policy. Only GET
+    and HEAD are answered. While it builds, or when it cannot be built (no ``npm ci``), a short page says so."""
+
+    def __init__(self, page: CachedPage | None = None, enabled: bool = True) -> None:
+        self.page = page or CachedPage(default_model_path())
+        self.enabled = enabled
+        self._static: Any = None
+
+    def start(self) -> None:
+        def build() -> None:
+            ensure_packages()
+            try:
+                self.page.folder()
+            except PageError as exc:
+                log.warning("private page unavailable: %s", exc)
+        threading.Thread(target=build, name="private-page", daemon=True).start()
+
+    def _message(self, status: int, text: str) -> Any:
+        from starlette.responses import HTMLResponse
+
+        body = ('<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+                f'<title>Private mode</title><p>{html.escape(text)}</p><p><a href="../">Back to the app</a></p>')
+        return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        from starlette.concurrency import run_in_threadpool
+        from starlette.staticfiles import StaticFiles
+
+        if scope["type"] != "http":
+            return
+        if not self.enabled:
+            await self._message(404, "Private mode is switched off on this server (DEEPFAKE_PRIVATE_PAGE=0).")(
+                scope, receive, send)
+            return
+        if self._static is None:
+            try:
+                folder = await run_in_threadpool(self.page.folder)
+            except PageError as exc:
+                await self._message(503, f"Private mode is not available on this server: {exc}")(scope, receive, send)
+                return
+            self._static = StaticFiles(directory=folder, html=True)
+
+        async def with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k.lower().encode(), v.encode()) for k, v in PAGE_HEADERS.items()]
+            await send(message)
+
+        await self._static(scope, receive, with_headers)
+
+
+def ensure_packages() -> None:
+    """On a Hugging Face Space (``SPACE_ID`` set), which installs only requirements.txt and packages.txt (npm),
+    install the private page's pinned npm packages once with ``npm ci``. Elsewhere the README's set-up command does."""
+    if not os.environ.get("SPACE_ID") or (ROOT / "node_modules").is_dir() or shutil.which("npm") is None:
+        return
+    import subprocess
+
+    log.info("installing the private page's npm packages (npm ci)")
+    proc = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    if proc.returncode != 0:
+        log.warning("npm ci failed: %s", proc.stderr.strip()[-500:])
+
+
 def bound_allocator(arenas: int = 2) -> bool:
     """Cap glibc's malloc arenas. Each thread that allocates may otherwise get an arena of its own that is never
     given back: under concurrent requests (Gradio's worker threads, PyTorch's and OpenCV's pools) the server's memory
@@ -728,11 +778,16 @@ def main() -> None:
     # SIGTERM (docker stop, a Space restart, systemd) would end the process without running atexit: exit normally
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     demo = build_demo(files=files)
+    private = PrivatePage(enabled=os.environ.get("DEEPFAKE_PRIVATE_PAGE", "1") != "0")
+    if private.enabled:
+        private.start()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         max_file_size=MAX_UPLOAD,
         footer_links=["api"], css=CSS,
+        # the private page is mounted before Gradio's own routes
+        app_kwargs={"routes": [Mount("/private", app=private, name="private")]},
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .config import Preprocessing
+from .decision import Decision
 from .errors import CheckpointError, InputError
 from .explain import gradcam_maps
 from .faces import Face, FaceFinder, crop_box, crop_face, pad_to_square, reading_order, resize_square
@@ -131,30 +132,22 @@ class Detector:
             x = self.to_tensor(crops).contiguous()
             return gradcam_maps(self.model, x)
 
+    def decision(self, threshold: float | None = None, clip: bool = False) -> Decision:
+        """The checkpoint's decision (``clip``: the clip-level one), with a caller's own threshold if given (the band
+        widened to hold it). Every label this Detector gives comes from it."""
+        return self.pre.decision(clip).at(threshold)
+
     def band(self, threshold: float | None = None, clip: bool = False) -> tuple[float, float] | None:
-        """The checkpoint's uncertain band (``clip``: the clip-level one), widened to hold a caller's own threshold;
-        None when it has none."""
-        band = self.pre.clip_band if clip else self.pre.uncertain_band
-        if band is None:
-            return None
-        lo, hi = band
-        t = self._threshold(threshold, clip)
-        return min(lo, t), max(hi, t)
+        """The uncertain band of :meth:`decision`; None when the checkpoint has none."""
+        return self.decision(threshold, clip).band
 
     def _threshold(self, threshold: float | None, clip: bool) -> float:
-        if threshold is not None:
-            return float(threshold)
-        return self.pre.clip_threshold if clip else self.pre.threshold
+        return self.decision(threshold, clip).threshold
 
     def label_for(self, score: float | None, threshold: float | None = None, clip: bool = False) -> str:
         """``real`` / ``fake`` at the threshold, ``uncertain`` inside the checkpoint's band, ``no face`` for None.
         ``clip``: a person's aggregated score in a video, judged by the checkpoint's clip-level calibration."""
-        if score is None:
-            return "no face"
-        band = self.band(threshold, clip)
-        if band is not None and band[0] <= score < band[1]:
-            return "uncertain"
-        return self.pre.class_names[1] if score >= self._threshold(threshold, clip) else self.pre.class_names[0]
+        return self.decision(threshold, clip).label(score)
 
     def _finder(self, min_face_confidence: float | None) -> FaceFinder:
         if min_face_confidence is None:
@@ -240,7 +233,7 @@ class Detector:
         score = max((f.score for f in faces), default=None)
         t = self.pre.threshold if threshold is None else float(threshold)
         return ImageResult(w, h, faces, score, self.label_for(score, threshold), t, self.name, whole_image,
-                           message, dropped, _band_list(self.band(threshold)))
+                           message, dropped, self.decision(threshold).band_list)
 
     # ------------------------------------------------------------------------------------------------ streams
     def score_frame(self, rgb: np.ndarray, min_face_confidence: float | None = None,
@@ -328,7 +321,7 @@ class Detector:
                            info.frame_count, results, tracks, None if top is None else top.score,
                            self.label_for(None if top is None else top.score, threshold, clip=True),
                            self._threshold(threshold, clip=True), self.name, aggregation, no_face, note,
-                           _band_list(self.band(threshold, clip=True)), None if top is None else top.id,
+                           self.decision(threshold, clip=True).band_list, None if top is None else top.id,
                            len(linked) - len(tracks))
 
     def _explain_tracks(self, tracks: list, frames: list[FrameResult], k: int,
@@ -356,6 +349,3 @@ def _check_threshold(threshold: float | None) -> None:
     if threshold is not None and not 0.0 < float(threshold) < 1.0:
         raise InputError(f"The decision threshold must be strictly between 0 and 1, got {threshold}.")
 
-
-def _band_list(band: tuple[float, float] | None) -> list[float] | None:
-    return None if band is None else [round(band[0], 4), round(band[1], 4)]

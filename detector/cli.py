@@ -67,7 +67,9 @@ _probability = _checked(float, lambda x: 0.0 < x < 1.0, "strictly between 0 and 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m detector", description="Score faces in images and videos (or a "
                                 "live stream) as real or fake (P(fake)) with a feature-level fusion of CNNs.",
-                                epilog="Also: python -m detector export --onnx OUT.onnx [--model ...] [--int8]")
+                                epilog="Also: python -m detector export --onnx OUT.onnx [--model ...] [--int8]; "
+                                       "python -m detector web --out DIR [--model ...] (the private page, README "
+                                       "\"Private mode\")")
     p.add_argument("inputs", nargs="*", help="image/video files or folders")
     p.add_argument("--stream", default=None, metavar="FILE|DEVICE",
                    help="live mode: read a video file (replayed frame by frame) or a camera (a device number such as "
@@ -269,6 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .export import main as export_main
 
         return export_main(argv[1:])
+    if argv and argv[0] == "web":
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        from .private_page import main as web_main
+
+        return web_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if bool(args.inputs) == bool(args.stream):

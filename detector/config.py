@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .decision import Decision
 from .errors import ConfigError
 from .limits import AGGREGATIONS, DEFAULT_FRAMES, MAX_FRAMES
 
@@ -46,6 +47,10 @@ class Preprocessing:
     video_aggregation: str = "mean"
     video_threshold: float | None = None
     video_uncertain_band: tuple[float, float] | None = None
+    # Each member's own input normalisation, applied inside the model (and so inside its ONNX graph) after the
+    # [0,1] scaling above: ``[{"backbone": name, "mean": [...], "std": [...]}]`` in the order of the backbones.
+    # Written from the backbone registry when a model is built; a checkpoint that states it is read as stated.
+    members: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
@@ -58,14 +63,13 @@ class Preprocessing:
             raise ConfigError("mean and std need three values each, std > 0.")
         if not 0.5 <= float(self.crop_margin) <= 4.0:
             raise ConfigError(f"crop_margin must be between 0.5 and 4.0, got {self.crop_margin}.")
-        if not 0.0 < float(self.threshold) < 1.0:
-            raise ConfigError(f"threshold must be strictly between 0 and 1, got {self.threshold}.")
-        if self.uncertain_band is not None:
-            band = tuple(float(v) for v in self.uncertain_band)
-            if len(band) != 2 or not 0.0 <= band[0] <= float(self.threshold) <= band[1] <= 1.0:
-                raise ConfigError(f"uncertain_band must be [lo, hi] with 0 <= lo <= threshold ({self.threshold}) "
-                                  f"<= hi <= 1, got {self.uncertain_band}.")
-            self.uncertain_band = band  # type: ignore[assignment]
+        if len(self.class_names) != 2:
+            raise ConfigError(f"class_names must be two names (real, fake), got {self.class_names}.")
+        try:
+            photo = Decision(self.threshold, self.uncertain_band, self.class_names)  # validates the three together
+        except ConfigError as exc:
+            raise ConfigError(f"threshold / uncertain_band / class_names: {exc}") from None
+        self.threshold, self.uncertain_band = photo.threshold, photo.band  # type: ignore[assignment]
         if self.video_aggregation not in AGGREGATIONS:
             raise ConfigError(f"video_aggregation must be one of {', '.join(AGGREGATIONS)}, got "
                               f"{self.video_aggregation!r}.")
@@ -74,17 +78,23 @@ class Preprocessing:
             if not 0.0 < self.video_threshold < 1.0:
                 raise ConfigError(f"video_threshold must be strictly between 0 and 1, got {self.video_threshold}.")
         if self.video_uncertain_band is not None:
-            band = tuple(float(v) for v in self.video_uncertain_band)
-            t = self.clip_threshold
-            if len(band) != 2 or not 0.0 <= band[0] <= t <= band[1] <= 1.0:
-                raise ConfigError(f"video_uncertain_band must be [lo, hi] with 0 <= lo <= the clip threshold ({t}) "
-                                  f"<= hi <= 1, got {self.video_uncertain_band}.")
-            self.video_uncertain_band = band  # type: ignore[assignment]
+            try:
+                clip = Decision(self.clip_threshold, self.video_uncertain_band, self.class_names)
+            except ConfigError as exc:
+                raise ConfigError(f"video_threshold / video_uncertain_band (clip level): {exc}") from None
+            self.video_uncertain_band = clip.band  # type: ignore[assignment]
         if not 1 <= int(self.video_frames) <= MAX_FRAMES:
             raise ConfigError(f"video_frames must be between 1 and {MAX_FRAMES}, got {self.video_frames}.")
         self.video_frames = int(self.video_frames)
-        if len(self.class_names) != 2:
-            raise ConfigError(f"class_names must be two names (real, fake), got {self.class_names}.")
+        if self.members is not None:
+            members = []
+            for m in self.members:
+                if not isinstance(m, dict) or set(m) != {"backbone", "mean", "std"} or len(m["mean"]) != 3 \
+                        or len(m["std"]) != 3 or min(float(v) for v in m["std"]) <= 0:
+                    raise ConfigError(f"members must be [{{backbone, mean[3], std[3] > 0}}, ...], got {m!r}.")
+                members.append({"backbone": str(m["backbone"]), "mean": [float(v) for v in m["mean"]],
+                                "std": [float(v) for v in m["std"]]})
+            self.members = members
 
     @property
     def clip_threshold(self) -> float:
@@ -97,6 +107,12 @@ class Preprocessing:
         if self.video_threshold is None and self.video_uncertain_band is None:
             return self.uncertain_band
         return self.video_uncertain_band
+
+    def decision(self, clip: bool = False) -> Decision:
+        """The per-face decision, or (``clip``) the one a person's aggregated score in a video is judged by."""
+        if clip:
+            return Decision(self.clip_threshold, self.clip_band, self.class_names)
+        return Decision(self.threshold, self.uncertain_band, self.class_names)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -4,7 +4,8 @@
 
 The graph takes ``images`` ``(N, 3, S, S)`` float32 preprocessed as the checkpoint says (see ``preprocessing`` in
 the ONNX metadata, which holds the checkpoint's whole config.json) and returns ``logits`` ``(N, 1)``;
-P(fake) = sigmoid(logits). ``--int8`` also writes ``<name>.int8.onnx`` with dynamic int8 quantisation of the weights.
+P(fake) = sigmoid(logits). ``<name>.json`` beside it holds the same config (crop geometry, scaling, each member's normalisation, the decisions,
+class names, scope: what the private page reads). ``--int8`` also writes ``<name>.int8.onnx`` with dynamic int8 quantisation of the weights.
 """
 
 from __future__ import annotations
@@ -103,11 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = export_onnx(model, args.onnx, args.opset)
+    from .private_page import spec
+
+    # the decision and preprocessing spec beside the graph, for readers that do not parse ONNX metadata
+    out.with_suffix(".json").write_text(json.dumps(spec(model), indent=1), encoding="utf-8")
     x = torch.rand(2, 3, model.preprocessing.img_size, model.preprocessing.img_size)
     with torch.no_grad():
         expected = model(x).numpy()
     diff = float(np.abs(OnnxScorer(out).logits(x.numpy()) - expected).max())
-    print(f"wrote {out} (max |logit difference| vs PyTorch on random input: {diff:.2e})")
+    print(f"wrote {out} and {out.with_suffix('.json').name} (max |logit difference| vs PyTorch on random input: "
+          f"{diff:.2e})")
     if args.int8:
         q = quantize_int8(out, out.with_suffix(".int8.onnx"))
         print(f"wrote {q}")

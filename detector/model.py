@@ -128,11 +128,19 @@ class FusionDetector(
             if self.preprocessing.img_size % spec.input_multiple:
                 raise ConfigError(f"{spec.name} needs an input size that is a multiple of {spec.input_multiple}, "
                                   f"got {self.preprocessing.img_size}.")
-        # each member's own input normalisation, declared in the registry (not saved: it follows from the names)
-        for i, spec in enumerate(self.specs):
-            self.register_buffer(f"_mean{i}", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
-            self.register_buffer(f"_std{i}", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
-        self._normalise = [spec.mean != (0.0, 0.0, 0.0) or spec.std != (1.0, 1.0, 1.0) for spec in self.specs]
+        # each member's own input normalisation: as the checkpoint's config states it, else the registry's (and then
+        # written into the config, so that config.json is the one spec Python, ONNX and the private page read)
+        members = self.preprocessing.members
+        if members is None:
+            members = [{"backbone": s.name, "mean": list(s.mean), "std": list(s.std)} for s in self.specs]
+            self.preprocessing.members = members
+        if [m["backbone"] for m in members] != names:
+            raise ConfigError(f"preprocessing.members name {[m['backbone'] for m in members]}, but the backbones are "
+                              f"{names}.")
+        for i, m in enumerate(members):
+            self.register_buffer(f"_mean{i}", torch.tensor(m["mean"]).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer(f"_std{i}", torch.tensor(m["std"]).view(1, 3, 1, 1), persistent=False)
+        self._normalise = [m["mean"] != [0.0, 0.0, 0.0] or m["std"] != [1.0, 1.0, 1.0] for m in members]
         in_features = sum(spec.num_features for spec in self.specs)
         self.head = nn.Sequential(
             nn.Linear(in_features, self.hidden),

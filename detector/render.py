@@ -30,7 +30,7 @@ def draw_faces(rgb: np.ndarray, result: ImageResult) -> np.ndarray:
     out = rgb.copy()
     thick = max(2, round(max(out.shape[:2]) / 400))
     for i, face in enumerate(result.faces):
-        colour = COLOURS.get(face.label, RED if face.score >= result.threshold else GREEN)
+        colour = COLOURS[result.decision.kind(face.score)]
         _boxed(out, face.box, f"#{i + 1} {face.label} {face.score:.2f}", colour, thick,
                max(0.45, min(1.5, face.box[2] / 160)))
     return out

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .decision import Decision
+
 
 @dataclass
 class FaceResult:
@@ -46,6 +48,11 @@ class ImageResult:
     message: str = ""
     faces_dropped: int = 0  # faces beyond the per-image limit
     uncertain_band: list[float] | None = None  # [lo, hi): scores reported as "uncertain"
+
+    @property
+    def decision(self) -> Decision:
+        """The decision these labels were given by (threshold and band; colours follow its ``kind``)."""
+        return Decision(self.threshold, None if self.uncertain_band is None else tuple(self.uncertain_band))
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if k != "faces"}
@@ -131,6 +138,11 @@ class VideoResult:
     uncertain_band: list[float] | None = None  # [lo, hi): scores reported as "uncertain"
     top_track: int | None = None  # id of the track (person) whose aggregated score is the video's
     tracks_dropped: int = 0  # face tracks too brief or too faint to count as a person (see video.is_person)
+
+    @property
+    def decision(self) -> Decision:
+        """The decision these labels were given by (threshold and band; colours follow its ``kind``)."""
+        return Decision(self.threshold, None if self.uncertain_band is None else tuple(self.uncertain_band))
 
     def to_dict(self) -> dict[str, Any]:
         return {

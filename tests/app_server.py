@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +34,7 @@ class AppServer:
         self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
 
-    def wait(self, timeout: float = 180.0) -> "AppServer":
+    def wait(self, timeout: float = 180.0) -> AppServer:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -57,3 +61,31 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self._log.close()
+
+
+def need(thing: str, missing: bool, how: str) -> None:
+    """Skip a test whose tool is missing here; in CI (where .ci/run installs it) fail instead."""
+    import pytest
+
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{thing} is missing; {how}")
+        pytest.skip(f"{thing} is missing ({how})")
+
+
+@contextmanager
+def chromium_context(executable: str, flags: list[str], **options) -> Iterator:
+    """A headless Chromium (Playwright) with a fresh profile, removed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(profile, executable_path=executable, headless=True,
+                                                            args=flags, **options)
+            try:
+                yield context
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)

@@ -3,13 +3,11 @@ desktop's 1366x900 and a phone's 390x844. Screenshots land in test-artifacts/ (n
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 
 import pytest
 
-from app_server import ROOT, AppServer
+from app_server import ROOT, AppServer, chromium_context, need
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -24,10 +22,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def server(tiny_checkpoint, tmp_path_factory):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    need("chromium", CHROMIUM is None, ".ci/run installs it with apt-get")
     srv = AppServer(tiny_checkpoint, tmp_path_factory.mktemp("app") / "app.log").wait()
     yield srv
     srv.stop()
@@ -35,17 +30,8 @@ def server(tiny_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
-                                                        args=FLAGS, viewport=DESKTOP)
-        try:
-            yield context
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+    with chromium_context(CHROMIUM, FLAGS, viewport=DESKTOP) as context:
+        yield context
 
 
 @pytest.fixture(params=[DESKTOP, PHONE], ids=["1366", "390"])

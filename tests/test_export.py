@@ -34,3 +34,8 @@ def test_export_cli(tiny_checkpoint, tmp_path):
     assert diff < 1e-3
     config = json.loads(OnnxScorer(out).session.get_modelmeta().custom_metadata_map["config"])
     assert config["backbones"] == ["resnet18", "meso4"]
+    spec = json.loads(out.with_suffix(".json").read_text())  # the page's spec, beside the graph
+    pre = spec["preprocessing"]
+    assert [m["backbone"] for m in pre["members"]] == ["resnet18", "meso4"]
+    assert pre["members"][1]["mean"] == [0.0, 0.0, 0.0]  # Meso-4 reads [0,1] pixels as they are
+    assert {"threshold", "uncertain_band", "class_names", "crop_margin", "crop_shift_y", "img_size"} <= set(pre)

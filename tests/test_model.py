@@ -105,6 +105,11 @@ def test_weights_of_another_architecture_are_rejected(tiny_checkpoint, tmp_path)
     config["backbones"] = ["resnet18", "mesoinception4"]
     del config["weights_sha256"]
     (folder / "config.json").write_text(json.dumps(config))
+    # the config's own member normalisation names the old backbones: refused before any weight is read
+    with pytest.raises(CheckpointError, match="preprocessing.members"):
+        FusionDetector.from_pretrained(folder, require_hash=False)
+    del config["preprocessing"]["members"]  # a config without it (older checkpoints): the weights do not fit
+    (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="missing tensors"):
         FusionDetector.from_pretrained(folder, require_hash=False)
 

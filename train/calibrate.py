@@ -117,11 +117,9 @@ def main(argv: list[str] | None = None) -> dict:
         inside = float(np.mean((calibrated >= band[0]) & (calibrated < band[1])))
     config = read_config(args.model)
     calibration = {"temperature": round(temperature, 4), "data": " + ".join(map(str, args.data)), "split": args.split,
-                   "n": int(len(y)),
-                   "threshold": model.preprocessing.threshold, "threshold_before": threshold_before,
+                   "n": int(len(y)), "threshold_before": threshold_before,
                    "accuracy_at_threshold": round(float(np.mean((calibrated >= model.preprocessing.threshold) == y)),
                                                   4),
-                   "uncertain_band": list(band) if band else None,
                    "band_precision": args.band_precision if band else None,
                    "share_uncertain": round(inside, 4) if band else None,
                    "log_loss_before": round(before, 4), "log_loss_after": round(after, 4),
@@ -135,10 +133,13 @@ def main(argv: list[str] | None = None) -> dict:
         card += (f"\nUncertain band [{band[0]}, {band[1]}): outside it, verdicts were right at least "
                  f"{args.band_precision:.0%} of the time on that split; {inside:.1%} of its images fell inside.\n")
     extra = {k: v for k, v in config.items() if k in ("training", "weights_via")}
+    # the chosen threshold and band live once, in preprocessing (the decision every reader uses); the calibration
+    # record keeps how they were chosen
     extra["calibration"] = calibration
     model.cpu().save_checkpoint(args.out, card_text=card, extra_config=extra)
-    print(json.dumps(calibration))
-    return calibration
+    chosen = {**calibration, "threshold": model.preprocessing.threshold, "uncertain_band": list(band) if band else None}
+    print(json.dumps(chosen))
+    return chosen
 
 
 if __name__ == "__main__":

@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> dict:
                                   video_uncertain_band=result["uncertain_band"])
     _, extra = split_config(read_config(args.model))  # training, calibration, scope...: all kept
     extra.pop("weights_sha256", None)
-    extra["clip_calibration"] = {**result, "clips": [str(p) for p in args.clips],
+    # the chosen rule, threshold and band live once, in preprocessing; the record keeps how they were chosen
+    record = {k: v for k, v in result.items() if k not in ("aggregation", "threshold", "uncertain_band")}
+    extra["clip_calibration"] = {**record, "clips": [str(p) for p in args.clips],
                                  "command": "python train/calibrate_clips.py " + " ".join(sys.argv[1:] if argv is None
                                                                                         else argv)}
     card = (f"## Clip calibration\n\nChosen on {result['n_clips']} validation clips: aggregation "

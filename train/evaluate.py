@@ -69,17 +69,19 @@ def video_items(data: Path, split: str = "all") -> Split | None:
     return chosen
 
 
-def score_images(detector: Detector, split: Split, detect_faces: bool, crop_margin: float | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, list, list[str]]:
-    """Scores, labels, files and the verdicts a user would get. ``detect_faces``: each photo through the app's face
-    pipeline (its most suspicious face; a photo without a face is scored whole, as the app offers)."""
+def score_images(detector: Detector, split: Split, detect_faces: bool, crop_margin: float | None = None,
+                 threshold: float | None = None) -> tuple[np.ndarray, np.ndarray, list, list[str]]:
+    """Scores, labels, files and the verdicts a user would get (``detector.decision(threshold)``, the rule the app
+    labels by). ``detect_faces``: each photo through the app's face pipeline (its most suspicious face; a photo
+    without a face is scored whole, as the app offers)."""
+    decision = detector.decision(threshold)
     if detect_faces:
         scores, kept, files, verdicts = [], [], [], []
         for path, label in tqdm(list(zip(split.files, split.labels)), desc="images", file=sys.stderr):
             try:
-                result = detector.analyze_image(path, crop_margin=crop_margin)
+                result = detector.analyze_image(path, crop_margin=crop_margin, threshold=threshold)
                 if result.score is None:  # no face: score the photo as one face, as the app offers
-                    result = detector.analyze_image(path, whole_image=True)
+                    result = detector.analyze_image(path, whole_image=True, threshold=threshold)
             except DetectorError as exc:
                 log.warning("skipping %s: %s", path, exc)
                 continue
@@ -94,25 +96,27 @@ def score_images(detector: Detector, split: Split, detect_faces: bool, crop_marg
     scores = np.concatenate([detector.score_crops(x[i:i + 256]) for i in tqdm(range(0, len(x), 256), desc="batches",
                                                                              file=sys.stderr)])
     files = split.files if not skipped else [None] * len(y)
-    return y, scores, files, [detector.label_for(float(v)) for v in scores]
+    return y, scores, files, [decision.label(float(v)) for v in scores]
 
 
-def score_videos(detector: Detector, split: Split, frames: int | None, aggregation: str | None, out: Path
-                 ) -> tuple[np.ndarray, np.ndarray, list, list[str]]:
+def score_videos(detector: Detector, split: Split, frames: int | None, aggregation: str | None, out: Path,
+                 threshold: float | None = None) -> tuple[np.ndarray, np.ndarray, list, list[str]]:
     """Clip-level scores through ``Detector.analyze_video``, exactly as the app and the CLI score a clip. Each clip's
     persons (per-frame scores, detector confidences) go to ``OUT/clips.jsonl``, from which
     ``train/calibrate_clips.py`` chooses the aggregation and the clip threshold without decoding anything again."""
     scores, labels, files, verdicts = [], [], [], []
+    decision = detector.decision(threshold, clip=True)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "clips.jsonl", "w", encoding="utf-8") as fh:
         for path, label in tqdm(list(zip(split.files, split.labels)), desc="videos", file=sys.stderr):
             try:
-                result = detector.analyze_video(path, frames=frames, aggregation=aggregation)
+                result = detector.analyze_video(path, frames=frames, aggregation=aggregation, threshold=threshold)
             except DetectorError as exc:
                 log.warning("skipping %s: %s", path, exc)
                 continue
-            # a clip without any face cannot be judged: it ranks at the clip threshold and its verdict is "no face"
-            scores.append(detector.pre.clip_threshold if result.score is None else result.score)
+            # a clip without any face cannot be judged: it ranks at the clip decision's threshold (neither side) and
+            # its verdict is "no face", which counts as wrong for either true label
+            scores.append(decision.threshold if result.score is None else result.score)
             labels.append(label)
             files.append(path)
             verdicts.append(result.label)
@@ -218,13 +222,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     detector = Detector.from_pretrained(args.model)
-    threshold = detector.pre.threshold if args.threshold is None else args.threshold
     videos = video_items(args.data, args.split)
     if videos is not None:
         if not videos.files:
             raise SystemExit(f"error: the {args.split!r} split of {args.data} holds no clip.")
         split = limit_split(videos, args.limit, args.seed)
-        y, scores, files, verdicts = score_videos(detector, split, args.frames, args.aggregation, args.out)
+        y, scores, files, verdicts = score_videos(detector, split, args.frames, args.aggregation, args.out,
+                                                  args.threshold)
         level = "video (clip verdicts through analyze_video)"
     else:
         splits = discover(args.data, seed=args.seed)
@@ -238,10 +242,11 @@ def main(argv: list[str] | None = None) -> dict:
         if not split.files:
             raise SystemExit(f"error: the {args.split!r} split of {args.data} is empty.")
         split = limit_split(split, args.limit, args.seed)
-        y, scores, files, verdicts = score_images(detector, split, args.detect_faces, args.crop_margin)
+        y, scores, files, verdicts = score_images(detector, split, args.detect_faces, args.crop_margin,
+                                                  args.threshold)
         level = "image (detected faces)" if args.detect_faces else "image (face crops)"
-    if videos is not None:
-        threshold = detector.pre.clip_threshold if args.threshold is None else args.threshold
+    # one decision labels the items, places the accuracy's threshold and ranks a faceless clip
+    threshold = detector.decision(args.threshold, clip=videos is not None).threshold
     metrics = binary_metrics(y, scores, threshold)
     metrics["verdicts"] = verdict_shares(y, verdicts)
     origin = sources(args.data)

@@ -82,6 +82,18 @@ def generator_figures(metrics: dict) -> str:
     return f"ROC AUC {metrics['roc_auc']:.2f} on fully generated faces of unseen generators ({parts})"
 
 
+def with_decision(cal: dict | None, pre: dict, clip: bool) -> dict | None:
+    """A calibration record with the decision it chose, read from ``preprocessing`` (where it is stored, once)."""
+    if not cal:
+        return cal
+    if clip:
+        keys = {"aggregation": "video_aggregation", "threshold": "video_threshold",
+                "uncertain_band": "video_uncertain_band"}
+    else:
+        keys = {"threshold": "threshold", "uncertain_band": "uncertain_band"}
+    return {**cal, **{k: pre.get(v, cal.get(k)) for k, v in keys.items()}}
+
+
 def clip_calibration_lines(cal: dict | None) -> list[str]:
     if not cal:
         return []
@@ -190,8 +202,9 @@ def main(argv: list[str] | None = None) -> str:
         f"accuracy {val.get('accuracy', float('nan')):.4f}",
         *lineage(training),
         *([f"- {args.note}"] if args.note else []),
-        *calibration_lines(config.get("calibration")),
-        *clip_calibration_lines(config.get("clip_calibration")),
+        *calibration_lines(with_decision(config.get("calibration"), config.get("preprocessing") or {}, False)),
+        *clip_calibration_lines(with_decision(config.get("clip_calibration"), config.get("preprocessing") or {},
+                                              True)),
         "",
         "## Evaluation (made by `train/evaluate.py`)", "",
         markdown_table(rows) if rows else "(not evaluated)", "",
