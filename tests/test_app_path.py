@@ -233,3 +233,26 @@ def test_extract_brings_the_diffusion_portraits(tmp_path):
     assert len(dalle) == 68 and {r["label"] for r in dalle} == {"fake"} and {r["split"] for r in rows} == {"val"}
     with Image.open(tmp_path / "out" / dalle[0]["file"]) as im:
         im.load()  # a real, decodable picture
+
+
+def test_photo_evaluation_records_every_face(tmp_path, astronaut, tiny_checkpoint):
+    """evaluate.py --detect-faces scores photos as the app does and keeps each photo's faces (box, detector
+    confidence, score) in photos.jsonl, so rules for which faces decide a photo can be measured without rescoring."""
+    from detector.api import Detector
+    from train import evaluate
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(astronaut).save(folder / "one.png")
+    Image.fromarray(np.concatenate([astronaut, astronaut], axis=1)).save(folder / "two.png")
+    Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(folder / "none.png")
+    _layout(folder, {"one.png": ("real", "test"), "two.png": ("fake", "test"), "none.png": ("real", "test")})
+    evaluate.main(["--model", str(tiny_checkpoint), "--data", str(folder), "--split", "test", "--detect-faces",
+                   "--out", str(tmp_path / "ev")])
+    records = {Path(r["file"]).name: r for r in map(json.loads, open(tmp_path / "ev" / "photos.jsonl"))}
+    assert [len(records[n]["faces"]) for n in ("one.png", "two.png", "none.png")] == [1, 2, 0]
+    detector = Detector.from_pretrained(tiny_checkpoint)
+    result = detector.analyze_image(folder / "two.png")
+    assert [f["box"] for f in records["two.png"]["faces"]] == [f.box for f in result.faces]
+    assert max(f["score"] for f in records["two.png"]["faces"]) == pytest.approx(result.score, abs=1e-5)
+    assert records["none.png"]["whole_image_score"] is not None and records["one.png"]["whole_image_score"] is None

@@ -70,16 +70,23 @@ def video_items(data: Path, split: str = "all") -> Split | None:
 
 
 def score_images(detector: Detector, split: Split, detect_faces: bool, crop_margin: float | None = None,
-                 threshold: float | None = None) -> tuple[np.ndarray, np.ndarray, list, list[str]]:
+                 threshold: float | None = None, out: Path | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, list, list[str]]:
     """Scores, labels, files and the verdicts a user would get (``detector.decision(threshold)``, the rule the app
     labels by). ``detect_faces``: each photo through the app's face pipeline (its most suspicious face; a photo
     without a face is scored whole, as the app offers)."""
     decision = detector.decision(threshold)
     if detect_faces:
         scores, kept, files, verdicts = [], [], [], []
+        # every photo's faces (box, detector confidence, score) go to OUT/photos.jsonl, from which
+        # train/calibrate_photos.py chooses which faces may decide a photo's verdict without scoring anything again
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        records = open(out / "photos.jsonl", "w", encoding="utf-8") if out is not None else None
         for path, label in tqdm(list(zip(split.files, split.labels)), desc="images", file=sys.stderr):
             try:
                 result = detector.analyze_image(path, crop_margin=crop_margin, threshold=threshold)
+                found = result.faces
                 if result.score is None:  # no face: score the photo as one face, as the app offers
                     result = detector.analyze_image(path, whole_image=True, threshold=threshold)
             except DetectorError as exc:
@@ -89,6 +96,13 @@ def score_images(detector: Detector, split: Split, detect_faces: bool, crop_marg
             kept.append(label)
             files.append(path)
             verdicts.append(result.label)
+            if records is not None:
+                records.write(json.dumps({"file": str(path), "label": int(label), "width": result.width,
+                                          "height": result.height, "whole_image_score": result.score if not found
+                                          else None, "faces": [{"box": f.box, "confidence": round(
+                                              f.detector_confidence, 4), "score": f.score} for f in found]}) + "\n")
+        if records is not None:
+            records.close()
         return np.asarray(kept), np.asarray(scores), files, verdicts
     x, y, skipped = load_split(split, detector.pre.img_size)
     if skipped:
@@ -243,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"error: the {args.split!r} split of {args.data} is empty.")
         split = limit_split(split, args.limit, args.seed)
         y, scores, files, verdicts = score_images(detector, split, args.detect_faces, args.crop_margin,
-                                                  args.threshold)
+                                                  args.threshold, args.out)
         level = "image (detected faces)" if args.detect_faces else "image (face crops)"
     # one decision labels the items, places the accuracy's threshold and ranks a faceless clip
     threshold = detector.decision(args.threshold, clip=videos is not None).threshold
