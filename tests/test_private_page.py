@@ -190,6 +190,10 @@ def test_whole_image_and_errors(private, detector, tmp_path):
     result = private.analyse(bad)
     assert "broken.jpg" in result["error"]
     assert private.page.locator("#error").is_visible()
+    fake_video = tmp_path / "clip.mp4"
+    fake_video.write_bytes(b"this is text, not a video" * 40)
+    result = private.analyse(fake_video)
+    assert "clip.mp4" in result["error"] and "video" in result["error"]
     again = private.analyse(EXAMPLES / "astronaut.jpg")  # the page keeps working
     assert again["label"] == "real" and not private.page.locator("#error").is_visible()
 

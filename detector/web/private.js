@@ -184,12 +184,19 @@ async function analyzeImageData(imageData, whole = false) {
           timing: {find_ms: t1 - t0, score_ms: t2 - t1, total_ms: t2 - t0}};
 }
 
-function once(target, ok, fail) {
+// The next `ok` event of a media element; `fail`, or nothing within `seconds`, rejects.
+function once(target, ok, fail, seconds = 30) {
   return new Promise((resolve, reject) => {
-    const done = () => { target.removeEventListener(fail, bad); resolve(); };
-    const bad = () => { target.removeEventListener(ok, done); reject(new Error(fail)); };
-    target.addEventListener(ok, done, {once: true});
-    target.addEventListener(fail, bad, {once: true});
+    const timer = setTimeout(() => { off(); reject(new Error('timeout')); }, seconds * 1000);
+    const off = () => {
+      clearTimeout(timer);
+      target.removeEventListener(ok, done);
+      target.removeEventListener(fail, bad);
+    };
+    const done = () => { off(); resolve(); };
+    const bad = () => { off(); reject(new Error(fail)); };
+    target.addEventListener(ok, done);
+    target.addEventListener(fail, bad);
   });
 }
 
@@ -227,7 +234,12 @@ async function analyzeVideo(file, progress) {
     const crops = [];
     for (const [i, t] of times.entries()) {
       video.currentTime = t;
-      await once(video, 'seeked', 'error');
+      try {
+        await once(video, 'seeked', 'error');
+      } catch (e) {
+        if (frames.length) break;  // a truncated file: score the frames read so far
+        throw new Error(`${file.name}: no frame could be decoded (the file may be truncated).`);
+      }
       ctx.drawImage(video, 0, 0, w, h);
       const imageData = ctx.getImageData(0, 0, w, h);
       const img = P.rgbOf(imageData.data, w, h);
@@ -238,6 +250,10 @@ async function analyzeVideo(file, progress) {
       }
       frames.push({index: i, time: t, faces});
       if (progress) progress((i + 1) / times.length);
+    }
+    if (frames.length < times.length) {
+      note = `${note} Only ${frames.length} of the requested frames could be decoded (the file may be truncated).`
+        .trim();
     }
     const t1 = performance.now();
     const scores = await score(crops.map((f) => f.crop));
