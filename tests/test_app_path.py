@@ -256,3 +256,22 @@ def test_photo_evaluation_records_every_face(tmp_path, astronaut, tiny_checkpoin
     assert [f["box"] for f in records["two.png"]["faces"]] == [f.box for f in result.faces]
     assert max(f["score"] for f in records["two.png"]["faces"]) == pytest.approx(result.score, abs=1e-5)
     assert records["none.png"]["whole_image_score"] is not None and records["one.png"]["whole_image_score"] is None
+
+
+def test_photo_rules_table_measures_which_faces_decide():
+    from train.photo_rules import photo_score, table
+
+    # a real group photo whose one false alarm is a small, unsure face, and a fake close-up
+    real = {"label": 0, "whole_image_score": None, "faces": [
+        {"box": [0, 0, 120, 120], "confidence": 0.95, "score": 0.2},
+        {"box": [300, 10, 30, 30], "confidence": 0.55, "score": 0.9}]}
+    fake = {"label": 1, "whole_image_score": None, "faces": [{"box": [0, 0, 150, 150], "confidence": 0.9,
+                                                               "score": 0.8}]}
+    faceless = {"label": 0, "whole_image_score": 0.1, "faces": []}
+    assert photo_score(real) == 0.9 and photo_score(real, 0.7) == 0.2 and photo_score(real, 0.0, 64) == 0.2
+    assert photo_score(real, 0.99) == 0.9  # no face qualifies: all faces decide
+    assert photo_score(faceless) == 0.1
+    result = table([real, fake, faceless], 0.5)
+    assert result["rules"]["conf>=0.5 side>=0"]["real_called_fake"] == 0.5
+    assert result["rules"]["conf>=0.7 side>=0"]["real_called_fake"] == 0.0
+    assert result["faces_by_size"]["0-48 px real"] == {"n": 1, "called_fake": 1.0}
