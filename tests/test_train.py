@@ -554,3 +554,34 @@ def test_train_last_fine_tunes_only_the_last_stages_and_keeps_the_frozen_statist
         with pytest.raises(SystemExit, match=message):
             fit.main(["--data", str(data), "--img-size", str(SIZE), "--workers", "0", "--no-cache",
                       "--out", str(tmp_path / "bad"), *extra])
+
+
+def test_taef2_reconstructs_any_size_with_the_published_names():
+    """train/taef2.py: the tiny FLUX.2 autoencoder gives back an image of the input's size (odd sizes padded and cut);
+    its parameter names are those of the published files, and with them (TAESD_WEIGHTS, a folder holding
+    taef2_encoder.pth / taef2_decoder.pth from github:madebyollin/taesd) the portrait comes back close to itself."""
+    from skimage import data
+
+    from train.taef2 import TinyAutoencoder
+
+    model = TinyAutoencoder(None)
+    rgb = data.astronaut()[:101, :67]
+    assert model.reconstruct(rgb).shape == rgb.shape
+    names = set(model.encoder.state_dict()) | {f"d.{k}" for k in model.decoder.state_dict()}
+    assert {"11.pool.1.weight", "13.conv.4.bias", "14.weight"} <= names  # the deepest blocks carry the norm branch
+    assert {"d.3.pool.0.weight", "d.19.weight", "d.18.conv.0.weight"} <= names
+
+
+def test_taef2_with_the_published_weights():
+    import os
+
+    from skimage import data
+
+    from train.taef2 import TinyAutoencoder
+
+    folder = os.environ.get("TAESD_WEIGHTS")
+    if not folder:
+        pytest.skip("TAESD_WEIGHTS is not set (a folder with the taef2 weights of github:madebyollin/taesd)")
+    model = TinyAutoencoder(Path(folder))
+    out = model.reconstruct(data.astronaut())
+    assert np.abs(out.astype(int) - data.astronaut()).mean() < 8  # 4.2 measured
