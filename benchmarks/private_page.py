@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,8 +51,8 @@ def serve(folder: Path, isolate: bool) -> tuple[http.server.ThreadingHTTPServer,
     from detector.private_page import HEADERS
 
     class Handler(http.server.SimpleHTTPRequestHandler):
-        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
-                          ".wasm": "application/wasm"}
+        extensions_map: ClassVar[dict[str, str]] = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                                                    ".mjs": "text/javascript", ".wasm": "application/wasm"}
 
         def end_headers(self) -> None:
             for key, value in HEADERS.items():

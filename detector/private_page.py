@@ -211,6 +211,9 @@ class CachedPage:
                     shutil.rmtree(target, ignore_errors=True)
                     os.replace(tmp, target)
                     log.info("private page built in %s", target)
+                    for old in self.root.iterdir():  # pages of earlier weights or sources: 64 MB each
+                        if old != target and old.is_dir() and not old.name.startswith("."):
+                            shutil.rmtree(old, ignore_errors=True)
             except (DetectorError, OSError) as exc:
                 self.error = str(exc)
                 raise PageError(self.error) from exc

@@ -37,8 +37,8 @@ def test_a_callers_threshold_widens_the_band_and_json_keeps_it_inside():
     assert d.band_list == [0.3728, 0.6682]
 
 
-@pytest.mark.parametrize("bad", [dict(threshold=0.0), dict(threshold=1.0), dict(threshold=0.5, band=(0.6, 0.8)),
-                                 dict(threshold=0.5, band=(0.1,)), dict(threshold=0.5, class_names=("a", "a"))])
+@pytest.mark.parametrize("bad", [{"threshold": 0.0}, {"threshold": 1.0}, {"threshold": 0.5, "band": (0.6, 0.8)},
+                                 {"threshold": 0.5, "band": (0.1,)}, {"threshold": 0.5, "class_names": ("a", "a")}])
 def test_invalid_decisions_are_refused(bad):
     with pytest.raises(ConfigError):
         Decision(**bad)

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
 
 def run(jobs: list[dict]) -> list:
     proc = subprocess.run([NODE, str(ROOT / "pipeline_runner.mjs")], input=json.dumps(jobs), capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
@@ -88,6 +88,10 @@ def test_verdicts_and_aggregation_match():
             k += 1
 
 
+def as_js(faces: list[Face]) -> list[dict]:
+    return [{"box": list(f.box), "confidence": f.confidence} for f in faces]
+
+
 def test_detection_merging_reading_order_and_tiles_match():
     rules = face_constants()
     rng = np.random.default_rng(5)
@@ -106,7 +110,6 @@ def test_detection_merging_reading_order_and_tiles_match():
         combined = merged + [f for f in extra if all(box_iou(f.box, p.box) < 0.3 and _contained(f.box, p.box) < 0.7
                                                      for p in merged)]
         combined = merge_detections([f for f in combined if f.box[2] >= 8 and f.box[3] >= 8])
-        as_js = lambda fs: [{"box": list(f.box), "confidence": f.confidence} for f in fs]  # noqa: E731
         jobs.append({"op": "merge", "primary": as_js(primary), "extra": as_js(extra), "rules": rules})
         expected.append([list(f.box) for f in combined])
         jobs.append({"op": "order", "faces": as_js(primary)})

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -242,3 +244,18 @@ def test_missing_packages_give_a_clear_message(tmp_path, monkeypatch):
     assert response.status_code == 503 and "npm ci" in response.text
     off = Starlette(routes=[Mount("/private", app=app.PrivatePage(enabled=False))])
     assert TestClient(off).get("/private/").status_code == 404
+
+
+def test_cached_page_rebuilds_for_new_weights_and_drops_the_old(tiny_checkpoint, tmp_path):
+    from detector.private_page import CachedPage
+
+    if not (ROOT / "node_modules" / "onnxruntime-web").is_dir():
+        pytest.skip("node_modules is missing (npm ci)")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_checkpoint, model)
+    first = CachedPage(model, root=tmp_path / "cache").folder()
+    assert (first / "index.html").is_file() and (first / "model.onnx").is_file()
+    assert CachedPage(model, root=tmp_path / "cache").folder() == first  # the same fingerprint: built once
+    os.utime(model / "model.safetensors", (1, 1))  # the weights' file changed
+    second = CachedPage(model, root=tmp_path / "cache").folder()
+    assert second != first and not first.exists() and (second / "config.json").is_file()

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threshold", type=float, default=0.62, help="the model's photo threshold")
     p.add_argument("--out", type=Path, default=None, help="write the table as JSON here too")
     args = p.parse_args(argv)
-    records = [json.loads(line) for line in open(args.photos, encoding="utf-8")]
+    with open(args.photos, encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
     result = table(records, args.threshold)
     for name, row in result["rules"].items():
         print(f"{name:24s} AUC {row['roc_auc']:.3f}  accuracy {row['accuracy']:.3f}  real photos called fake "

@@ -118,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("error: the test split is scored once, never trained on.")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model = TinyAutoencoder(args.weights)
-    rows = [r for r in csv.DictReader(open(args.data, newline="", encoding="utf-8"))
-            if r["split"] == args.split and r["label"].strip().lower() in ("real", "0")]
+    with open(args.data, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == args.split
+                and r["label"].strip().lower() in ("real", "0")]
     if args.limit is not None and args.limit < len(rows):
         keep = np.random.default_rng(args.seed).choice(len(rows), args.limit, replace=False)
         rows = [rows[i] for i in sorted(keep)]
