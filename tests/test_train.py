@@ -585,3 +585,28 @@ def test_taef2_with_the_published_weights():
     model = TinyAutoencoder(Path(folder))
     out = model.reconstruct(data.astronaut())
     assert np.abs(out.astype(int) - data.astronaut()).mean() < 8  # 4.2 measured
+
+
+def test_pack_every_face_of_real_photos(tmp_path):
+    """pack.py --detect-faces --every-face: each face of a photo becomes a crop (largest first), identically
+    processed; without it only the largest face is packed."""
+    import csv
+
+    from skimage import data
+
+    from train import pack
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    astro = data.astronaut()
+    group = np.concatenate([astro, astro[::2, ::2].repeat(2, 0).repeat(2, 1)], axis=1)
+    Image.fromarray(group).save(folder / "two.png")
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["file", "label", "split"], ["two.png", "real", "train"]])
+    counts = {}
+    for extra in ([], ["--every-face"]):
+        out = tmp_path / f"p{len(extra)}"
+        pack.main(["--data", str(folder), "--out", str(out), "--count", "train=all", "--format", "png", "--size", "64",
+                   "--detect-faces", *extra])
+        counts[bool(extra)] = len(list((out / "images").iterdir()))
+    assert counts == {False: 1, True: 2}

@@ -269,17 +269,21 @@ def load_split(split: Split, size: int, cache_dir: Path | None = None, desc: str
 
 
 class FaceCropping:
-    """Crops training faces from full photos and videos with the inference pipeline (largest face per image/frame)."""
+    """Crops training faces from full photos and videos with the inference pipeline (largest face per image/frame;
+    ``every_face``: every face of a photo, for sets whose photos' faces all share the photo's label, e.g. reals)."""
 
-    def __init__(self, pre: Preprocessing, frames_per_video: int = 8, min_confidence: float = 0.5) -> None:
+    def __init__(self, pre: Preprocessing, frames_per_video: int = 8, min_confidence: float = 0.5,
+                 every_face: bool = False) -> None:
         from detector.faces import FaceFinder
 
         self.pre, self.frames_per_video = pre, int(frames_per_video)
         self.finder = FaceFinder(min_confidence)
+        self.every_face = every_face  # a photo gives every face it shows (for photos whose faces are all real)
 
     def key(self) -> str:
         pre = self.pre
-        return f"faces|{pre.crop_margin}|{pre.crop_shift_y}|{self.frames_per_video}|{self.finder.min_confidence}"
+        return (f"faces|{pre.crop_margin}|{pre.crop_shift_y}|{self.frames_per_video}|{self.finder.min_confidence}"
+                + ("|every" if self.every_face else ""))
 
     def _largest(self, rgb: np.ndarray) -> list[np.ndarray]:
         from detector.faces import crop_face
@@ -287,6 +291,8 @@ class FaceCropping:
         found = self.finder.detect(rgb)
         if not found:
             return []
+        if self.every_face:
+            return [crop_face(rgb, f.box, self.pre) for f in sorted(found, key=lambda f: -f.box[2] * f.box[3])]
         face = max(found, key=lambda f: f.box[2] * f.box[3])
         return [crop_face(rgb, face.box, self.pre)]
 
@@ -297,7 +303,7 @@ class FaceCropping:
         if kind_of(path) == "video" or path.suffix.lower() in VIDEO_SUFFIXES:
             _, frames, _ = read_frames(path, self.frames_per_video)
             return [crop for _, rgb in frames for crop in self._largest(rgb)]
-        return self._largest(load_image(path))
+        return self._largest(load_image(path))  # (every face, largest first, with every_face)
 
 
 class ChannelShift(v2.Transform):

@@ -85,7 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
                    help="pack the face crop the inference pipeline makes of each photo (largest face; MediaPipe + "
                         "--crop-margin), not the photo; photos without a face are left out")
     p.add_argument("--crop-margin", type=float, default=None, help="with --detect-faces (default: the project's)")
-    p.add_argument("--frames-per-video", type=int, default=8, help="with --detect-faces: crops taken from a video")
+    p.add_argument("--frames-per-video", type=int, default=8,
+                   help="with --detect-faces: crops taken from a video (and at most this many faces of a photo with "
+                        "--every-face)")
+    p.add_argument("--every-face", action="store_true",
+                   help="with --detect-faces: every face of a photo, not only the largest (only for data whose "
+                        "photos' faces all share the photo's label: real photos; a fake photo may hold real faces)")
     p.add_argument("--degrade", action="store_true",
                    help="degrade each image once, seeded, as the robust training augmentation does (random "
                         "downscaling and JPEG re-encoding, no borders): a harder validation split")
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         pre = Preprocessing(img_size=args.size or 256)
         if args.crop_margin is not None:
             pre.crop_margin = args.crop_margin
-        faces = FaceCropping(pre, frames_per_video=args.frames_per_video)
+        faces = FaceCropping(pre, frames_per_video=args.frames_per_video, every_face=args.every_face)
         if args.format == "copy":
             raise SystemExit("error: --detect-faces writes new crops: use --format jpeg, webp or png.")
     if args.degrade and args.format == "copy":
