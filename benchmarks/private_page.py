@@ -32,19 +32,10 @@ from typing import ClassVar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def serve(folder: Path, isolate: bool) -> tuple[http.server.ThreadingHTTPServer, str]:
@@ -77,6 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
+    from bench import machine
+
     from detector.private_page import build
     from parity_images import _grid
 
@@ -89,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     _grid(Image.fromarray(data.astronaut()), 4, 5, 180, 8).save(group, quality=92)
     photo = ROOT / "assets" / "examples" / "astronaut.jpg"
     server, url = serve(folder, not args.no_isolation)
-    result: dict = {"machine": f"{cpu_name()}, {platform.machine()}", "isolated": not args.no_isolation}
+    result: dict = {"machine": f"{machine()['cpu']}, {platform.machine()}", "isolated": not args.no_isolation}
     with sync_playwright() as pw:
         profile = tempfile.mkdtemp(prefix="chromium-profile-")
         ctx = pw.chromium.launch_persistent_context(profile, executable_path=args.chromium, headless=True,

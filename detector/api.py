@@ -141,9 +141,6 @@ class Detector:
         """The uncertain band of :meth:`decision`; None when the checkpoint has none."""
         return self.decision(threshold, clip).band
 
-    def _threshold(self, threshold: float | None, clip: bool) -> float:
-        return self.decision(threshold, clip).threshold
-
     def label_for(self, score: float | None, threshold: float | None = None, clip: bool = False) -> str:
         """``real`` / ``fake`` at the threshold, ``uncertain`` inside the checkpoint's band, ``no face`` for None.
         ``clip``: a person's aggregated score in a video, judged by the checkpoint's clip-level calibration."""
@@ -231,9 +228,9 @@ class Detector:
             elif dropped:
                 message = f"{dropped} more faces were found but not analysed (limit max_faces={self.max_faces})."
         score = max((f.score for f in faces), default=None)
-        t = self.pre.threshold if threshold is None else float(threshold)
-        return ImageResult(w, h, faces, score, self.label_for(score, threshold), t, self.name, whole_image,
-                           message, dropped, self.decision(threshold).band_list)
+        decision = self.decision(threshold)
+        return ImageResult(w, h, faces, score, decision.label(score), decision.threshold, self.name, whole_image,
+                           message, dropped, decision.band_list)
 
     # ------------------------------------------------------------------------------------------------ streams
     def score_frame(self, rgb: np.ndarray, min_face_confidence: float | None = None,
@@ -304,10 +301,11 @@ class Detector:
         linked = link_tracks(results)
         longest = max((len(t.scores) for t in linked), default=0)
         tracks = [t for t in linked if is_person(t, len(results), longest)]
+        clip = self.decision(threshold, clip=True)
         for number, track in enumerate(tracks):  # persons numbered 1, 2... in order of first appearance (as shown)
             track.id = number + 1
             track.score = aggregate(track.scores, aggregation)
-            track.label = self.label_for(track.score, threshold, clip=True)
+            track.label = clip.label(track.score)
         top = max(tracks, key=lambda t: t.score, default=None)
         no_face = [r.index for r in results if not r.faces]
         if len(results) < min(frames, info.frame_count):
@@ -319,10 +317,8 @@ class Detector:
             self._explain_tracks(tracks, results, int(explain), progress, len(pending))
         return VideoResult(str(Path(path).name), info.width, info.height, info.fps, info.duration_s,
                            info.frame_count, results, tracks, None if top is None else top.score,
-                           self.label_for(None if top is None else top.score, threshold, clip=True),
-                           self._threshold(threshold, clip=True), self.name, aggregation, no_face, note,
-                           self.decision(threshold, clip=True).band_list, None if top is None else top.id,
-                           len(linked) - len(tracks))
+                           clip.label(None if top is None else top.score), clip.threshold, self.name, aggregation,
+                           no_face, note, clip.band_list, None if top is None else top.id, len(linked) - len(tracks))
 
     def _explain_tracks(self, tracks: list, frames: list[FrameResult], k: int,
                         progress: Callable[[int, int], None] | None, done: int) -> None:

@@ -4,8 +4,9 @@
 
 The graph takes ``images`` ``(N, 3, S, S)`` float32 preprocessed as the checkpoint says (see ``preprocessing`` in
 the ONNX metadata, which holds the checkpoint's whole config.json) and returns ``logits`` ``(N, 1)``;
-P(fake) = sigmoid(logits). ``<name>.json`` beside it holds the same config (crop geometry, scaling, each member's normalisation, the decisions,
-class names, scope: what the private page reads). ``--int8`` also writes ``<name>.int8.onnx`` with dynamic int8 quantisation of the weights.
+P(fake) = sigmoid(logits). ``<name>.json`` beside it holds the same config (:func:`spec`: crop geometry, scaling,
+each member's normalisation, the decisions, class names, scope; what the private page reads as config.json).
+``--int8`` also writes ``<name>.int8.onnx`` with dynamic int8 quantisation of the weights.
 """
 
 from __future__ import annotations
@@ -69,6 +70,19 @@ def quantize_int8(src: str | Path, dst: str | Path) -> Path:
     return Path(dst)
 
 
+def spec(model: FusionDetector) -> dict:
+    """What a reader of an exported model needs beside the ``.onnx``: the checkpoint's own config.json (scope,
+    calibration records) with its preprocessing as the model read it (crop geometry, input scaling, each member's
+    normalisation, the photo and clip decisions, class names)."""
+    info = getattr(model, "checkpoint_info", None) or {}
+    config = {}
+    if info.get("folder") and (Path(info["folder"]) / "config.json").is_file():
+        config = json.loads((Path(info["folder"]) / "config.json").read_text(encoding="utf-8"))
+    config.update(model.config)
+    config.setdefault("name", model.name)
+    return config
+
+
 class OnnxScorer:
     """P(fake) from an exported model with ONNX Runtime (same input as ``Detector.to_tensor``)."""
 
@@ -104,8 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = export_onnx(model, args.onnx, args.opset)
-    from .private_page import spec
-
     # the decision and preprocessing spec beside the graph, for readers that do not parse ONNX metadata
     out.with_suffix(".json").write_text(json.dumps(spec(model), indent=1), encoding="utf-8")
     x = torch.rand(2, 3, model.preprocessing.img_size, model.preprocessing.img_size)

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from .errors import OfflineError
+from .limits import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,7 @@ def models_dir() -> Path:
     env = os.environ.get("DEEPFAKE_FACE_MODELS")
     if env:
         return Path(env).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "deepfake-detector" / "mediapipe-0.10.21"
+    return cache_dir("mediapipe-0.10.21")
 
 
 def _sha256(path: Path) -> str:

@@ -31,6 +31,14 @@ SHORT_TO_FULL_SCALE = 0.877
 TILE_ABOVE = 640
 # Tiles show parts of bodies out of context, so tile detections need this much more confidence.
 TILE_EXTRA_CONFIDENCE = 0.2
+# Detections kept by default, and MediaPipe's own suppression of overlapping boxes.
+MIN_CONFIDENCE = 0.5
+SUPPRESSION = 0.3
+# Two detections are one face when their boxes overlap this much, or the smaller lies this much inside the other.
+MERGE_IOU = 0.3
+MERGE_CONTAINED = 0.7
+# Boxes smaller than this (pixels, either side) are dropped.
+MIN_BOX = 8
 
 
 @dataclass
@@ -60,11 +68,11 @@ def _contained(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return iw * ih / smaller if smaller > 0 else 0.0
 
 
-def merge_detections(faces: list[Face], iou: float = 0.3) -> list[Face]:
+def merge_detections(faces: list[Face], iou: float = MERGE_IOU) -> list[Face]:
     """Greedy NMS by confidence; also drops boxes mostly inside a kept one."""
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: -f.confidence):
-        if all(box_iou(face.box, k.box) < iou and _contained(face.box, k.box) < 0.7 for k in kept):
+        if all(box_iou(face.box, k.box) < iou and _contained(face.box, k.box) < MERGE_CONTAINED for k in kept):
             kept.append(face)
     return sorted(kept, key=lambda f: (f.box[0], f.box[1]))
 
@@ -104,7 +112,7 @@ class FaceFinder:
         mode: ``"auto"`` (both models, plus tiles on large images), ``"short"`` or ``"full"``.
     """
 
-    def __init__(self, min_confidence: float = 0.5, mode: str = "auto") -> None:
+    def __init__(self, min_confidence: float = MIN_CONFIDENCE, mode: str = "auto") -> None:
         if mode not in ("auto", "short", "full"):
             raise ValueError(f"mode must be 'auto', 'short' or 'full', got {mode!r}.")
         if not 0.0 < min_confidence < 1.0:
@@ -123,7 +131,7 @@ class FaceFinder:
                 base_options=BaseOptions(model_asset_path=str(model_path(kind))),
                 running_mode=vision.RunningMode.IMAGE,
                 min_detection_confidence=self.min_confidence,
-                min_suppression_threshold=0.3,
+                min_suppression_threshold=SUPPRESSION,
             )
             self._detectors[kind] = vision.FaceDetector.create_from_options(options)
         return self._detectors[kind]
@@ -170,9 +178,9 @@ class FaceFinder:
             primary = merge_detections(primary)
             extra = self._run("short", rgb) if self.mode in ("auto", "short") else []
         # short-range detections only add faces the full-range model missed (typically very large close-ups)
-        faces = primary + [f for f in extra if all(box_iou(f.box, p.box) < 0.3 and _contained(f.box, p.box) < 0.7
-                                                   for p in primary)]
-        faces = [f for f in faces if f.box[2] >= 8 and f.box[3] >= 8]
+        faces = primary + [f for f in extra if all(box_iou(f.box, p.box) < MERGE_IOU
+                                                   and _contained(f.box, p.box) < MERGE_CONTAINED for p in primary)]
+        faces = [f for f in faces if f.box[2] >= MIN_BOX and f.box[3] >= MIN_BOX]
         return merge_detections(faces)
 
     def _tiles(self, rgb: np.ndarray) -> list[Face]:

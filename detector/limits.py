@@ -12,3 +12,12 @@ DEFAULT_FRAMES = 32
 MAX_FRAMES = 300
 DEFAULT_MAX_DURATION_S = 3600.0
 DEFAULT_MAX_FACES = 64
+
+
+def cache_dir(name: str):  # -> pathlib.Path
+    """``$XDG_CACHE_HOME/deepfake-detector/NAME`` (default ``~/.cache``): where the face models, ONNX exports and
+    the private page are kept."""
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deepfake-detector" / name

@@ -34,9 +34,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import faces
+from . import faces, video
 from .errors import DetectorError
 from .face_models import MODELS, model_path
+from .limits import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,6 @@ class PageError(DetectorError):
     """The page cannot be built (its npm packages are not installed, the model cannot be exported)."""
 
 
-def modules_dir(modules: Path | None) -> Path:
-    return modules or node_modules()
-
-
 def node_modules() -> Path:
     """Where ``npm ci`` put the packages: ``$DEEPFAKE_NODE_MODULES`` or the project's ``node_modules``."""
     env = os.environ.get("DEEPFAKE_NODE_MODULES")
@@ -115,33 +112,22 @@ def _vendor_sources(modules: Path) -> list[tuple[Path, str]]:
 def face_constants() -> dict:
     """The face finder's rules, as :mod:`detector.faces` applies them (the page merges detections the same way)."""
     return {"short_to_full_scale": faces.SHORT_TO_FULL_SCALE, "tile_above": faces.TILE_ABOVE,
-            "tile_extra_confidence": faces.TILE_EXTRA_CONFIDENCE, "min_confidence": 0.5, "suppression": 0.3,
-            "merge_iou": 0.3, "merge_contained": 0.7, "min_box": 8,
-            "models": {kind: f"models/{name}" for kind, (name, _) in MODELS.items()},
-            "person_min_share": 0.3, "person_min_frames": 3, "link_min_iou": 0.2}
-
-
-def spec(model) -> dict:
-    """What a reader of an exported model needs beside the ``.onnx``: the checkpoint's own config.json (scope,
-    calibration records), its preprocessing as the model read it (crop geometry, input scaling, each member's
-    normalisation, the photo and clip decisions, class names)."""
-    info = getattr(model, "checkpoint_info", None) or {}
-    config = {}
-    if info.get("folder") and (Path(info["folder"]) / "config.json").is_file():
-        config = json.loads((Path(info["folder"]) / "config.json").read_text(encoding="utf-8"))
-    config.update(model.config)
-    config.setdefault("name", model.name)
-    return config
+            "tile_extra_confidence": faces.TILE_EXTRA_CONFIDENCE, "min_confidence": faces.MIN_CONFIDENCE,
+            "suppression": faces.SUPPRESSION, "merge_iou": faces.MERGE_IOU, "merge_contained": faces.MERGE_CONTAINED,
+            "min_box": faces.MIN_BOX, "models": {kind: f"models/{name}" for kind, (name, _) in MODELS.items()},
+            "person_min_share": video.PERSON_MIN_SHARE, "person_min_frames": video.PERSON_MIN_FRAMES,
+            "link_min_iou": video.LINK_MIN_IOU}
 
 
 def build(out: str | Path, model: str | Path | None = None, modules: Path | None = None) -> Path:
     """Write the private page for ``model`` (default: the bundled one) into ``out``; returns ``out``."""
     from .api import default_model_path
-    from .export import export_onnx
+    from .export import export_onnx, spec
     from .model import FusionDetector
 
     out = Path(out)
-    sources = _vendor_sources(modules or node_modules())  # fail before the slow export
+    modules = modules or node_modules()
+    sources = _vendor_sources(modules)  # fail before the slow export
     checkpoint = FusionDetector.from_pretrained(model or default_model_path())
     out.mkdir(parents=True, exist_ok=True)
     export_onnx(checkpoint, out / "model.onnx")
@@ -156,7 +142,7 @@ def build(out: str | Path, model: str | Path | None = None, modules: Path | None
         shutil.copyfile(src, out / target)
     notice = []
     for package in sorted({p for p, _, _ in VENDOR}):
-        meta = json.loads((modules_dir(modules) / package / "package.json").read_text(encoding="utf-8"))
+        meta = json.loads((modules / package / "package.json").read_text(encoding="utf-8"))
         notice.append(f"{meta['name']} {meta['version']} ({meta.get('license', 'see its package.json')})")
     (out / "vendor" / "NOTICE.txt").write_text("Third-party files in this folder, unmodified, from npm:\n"
                                                + "\n".join(notice) + "\n", encoding="utf-8")
@@ -190,10 +176,8 @@ class CachedPage:
     """The page for the bundled model, built once per fingerprint into the user cache (for the app)."""
 
     def __init__(self, model: str | Path | None = None, root: Path | None = None) -> None:
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        self.root = root or cache / "deepfake-detector" / "private-page"
+        self.root = root or cache_dir("private-page")
         self.model = model
-        self.error: str | None = None
         self._lock = threading.Lock()
         self._folder: Path | None = None
 
@@ -215,8 +199,7 @@ class CachedPage:
                         if old != target and old.is_dir() and not old.name.startswith("."):
                             shutil.rmtree(old, ignore_errors=True)
             except (DetectorError, OSError) as exc:
-                self.error = str(exc)
-                raise PageError(self.error) from exc
+                raise PageError(str(exc)) from exc
             self._folder = target
             return target
 

@@ -35,6 +35,7 @@ import torch
 
 from .errors import ConfigError
 from .fast import FastScorer
+from .limits import cache_dir
 from .model import FusionDetector
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,7 @@ PARITY = 1e-4  # the largest |ΔP(fake)| between the ONNX and the PyTorch path t
 
 
 def onnx_cache() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return root / "deepfake-detector" / "onnx"
+    return cache_dir("onnx")
 
 
 def model_digest(model: FusionDetector) -> str:

@@ -122,7 +122,12 @@ def _near(a: list[int], b: list[int]) -> bool:
     return float(np.hypot(ca[0] - cb[0], ca[1] - cb[1])) < 0.5 * max(a[2], a[3], b[2], b[3])
 
 
-def match_boxes(previous: list[list[int]], current: list[list[int]], min_iou: float = 0.2) -> dict[int, int]:
+# Boxes of consecutive samples overlapping this much are the same person (else: centres close, see _near).
+LINK_MIN_IOU = 0.2
+
+
+def match_boxes(previous: list[list[int]], current: list[list[int]], min_iou: float = LINK_MIN_IOU
+                ) -> dict[int, int]:
     """Which current box continues which previous one (``{current index: previous index}``): greedily by box
     overlap, largest first, then by centre distance; each box is used once. Video tracks and live people are both
     linked this way."""
@@ -137,7 +142,7 @@ def match_boxes(previous: list[list[int]], current: list[list[int]], min_iou: fl
     return matched
 
 
-def link_tracks(frames: list[FrameResult], min_iou: float = 0.2) -> list[Track]:
+def link_tracks(frames: list[FrameResult], min_iou: float = LINK_MIN_IOU) -> list[Track]:
     """Link faces of consecutive sampled frames into tracks (:func:`match_boxes` against each track's last box)."""
     tracks: list[Track] = []
     for frame in frames:
