@@ -275,3 +275,40 @@ def test_photo_rules_table_measures_which_faces_decide():
     assert result["rules"]["conf>=0.5 side>=0"]["real_called_fake"] == 0.5
     assert result["rules"]["conf>=0.7 side>=0"]["real_called_fake"] == 0.0
     assert result["faces_by_size"]["0-48 px real"] == {"n": 1, "called_fake": 1.0}
+
+
+def test_temporal_features_are_the_faces_own_scores(tmp_path, astronaut, tiny_checkpoint):
+    """The temporal comparison reads each person's fused hidden features; the head on them gives the app's scores."""
+    from train import temporal
+
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, n=8, brief=set())
+    detector = Detector.from_pretrained(tiny_checkpoint, backend="torch")
+    persons = temporal.person_features(detector, str(clip), frames=8)
+    result = detector.analyze_video(clip, frames=8)
+    assert len(persons) == len(result.tracks) == 1
+    assert persons[0]["hidden"].shape == (8, detector.model.hidden)
+    probabilities = 1 / (1 + np.exp(-persons[0]["logit"].astype(np.float64)))
+    np.testing.assert_allclose(probabilities, result.tracks[0].scores, atol=1e-4)
+
+
+def test_temporal_heads_find_a_signal_that_the_mean_misses():
+    """Fakes flicker (one hidden unit varies across frames) while their mean score is the reals': the pooled and the
+    attention heads fitted on train clips see it on val clips, the mean of per-frame scores cannot."""
+    from train import temporal
+
+    rng = np.random.default_rng(0)
+
+    def clip(label, split, group):
+        hidden = rng.normal(1.0, 0.3, (16, 8)).astype(np.float32)
+        if label:
+            hidden[:, 3] = np.where(np.arange(16) % 2 == 0, 2.0, 0.0) + rng.normal(0, 0.1, 16)
+        logit = rng.normal(0.0, 0.5, 16).astype(np.float32)  # the same per-frame scores for both classes
+        return {"label": label, "split": split, "group": group, "persons": [{"hidden": hidden, "logit": logit}]}
+
+    clips = [clip(i % 2, "train", f"g{i // 2}") for i in range(30)] + [clip(i % 2, "val", "v") for i in range(20)]
+    result = temporal.compare(clips, seeds=2)
+    rules = result["rules"]
+    assert result["train_clips"] == 30 and result["val_clips"] == 20
+    assert rules["mean"]["val_roc_auc"] < 0.8
+    assert rules["pooled"]["val_roc_auc"] > 0.95 and rules["pooled"]["vs_mean"]["low"] > 0
+    assert rules["attention"]["val_roc_auc"] > 0.9

@@ -610,3 +610,43 @@ def test_pack_every_face_of_real_photos(tmp_path):
                    "--detect-faces", *extra])
         counts[bool(extra)] = len(list((out / "images").iterdir()))
     assert counts == {False: 1, True: 2}
+
+
+def test_patch_windows_cover_the_crop_and_score_as_their_mean():
+    from train import patches
+
+    assert patches.windows(128) == [0] and patches.windows(256) == [0, 128] and patches.windows(300) == [0, 86, 172]
+    torch.manual_seed(0)
+    model = FusionDetector(["meso4"], preprocessing={"img_size": 128}).eval()
+    x = np.random.default_rng(0).integers(0, 255, (3, 256, 256, 3), dtype=np.uint8)
+    by_hand = np.mean([model(torch.from_numpy(np.ascontiguousarray(x[:, r:r + 128, c:c + 128])).permute(0, 3, 1, 2)
+                             .float() / 255).squeeze(1).detach().numpy() for r in (0, 128) for c in (0, 128)], axis=0)
+    np.testing.assert_allclose(patches.logits(model, x, "patch"), by_hand, atol=1e-5)
+    # the whole view sees the crop downscaled: a pixel-level checker (a generator's kind of trace) averages away
+    checker = np.zeros((1, 256, 256, 3), np.uint8)
+    checker[0, ::2, ::2] = checker[0, 1::2, 1::2] = 255
+    assert np.ptp(patches.downscale(checker)) <= 1
+
+
+def test_patch_comparison_trains_both_views_and_reports_per_source(tmp_path):
+    from train import patches
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "img").mkdir()
+    rows = []
+    for split in ("train", "val"):
+        for label in (0, 1):
+            for i in range(6):
+                img = np.clip(rng.normal(120, 20, (256, 256, 3)), 0, 255).astype(np.uint8)
+                if label:
+                    img[::2, ::2] = 255 - img[::2, ::2]
+                name = f"img/{split}_{label}_{i}.png"
+                Image.fromarray(img).save(tmp_path / name)
+                rows.append([name, "fake" if label else "real", split, "gen" if label else "camera"])
+    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["file", "label", "split", "source"], *rows])
+    result = patches.main(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--epochs", "1",
+                           "--epoch-size", "16", "--batch-size", "8"])
+    assert set(result["views"]) == {"whole", "patch"} and result["train"] == result["val"] == 12
+    assert set(result["views"]["patch"]["per_source"]) == {"gen"} and "patch_minus_whole" in result
+    assert json.loads((tmp_path / "out" / "patches.json").read_text())["views"]["whole"]["faces_per_s"] > 0
