@@ -137,7 +137,7 @@ def compare(clips: list[dict], seeds: int = 5) -> dict:
     x_tracks = [max(c["persons"], key=lambda p: len(p["logit"]))["hidden"] for c in train]
     y_train = np.asarray([c["label"] for c in train])
     groups = [c["group"] for c in train]
-    val_persons = [[p for p in c["persons"]] for c in val]
+    val_persons = [c["persons"] for c in val]
     scores: dict[str, np.ndarray] = {}
     scores["mean"] = clip_scores(val_persons, lambda p: float(np.mean(1 / (1 + np.exp(-p["logit"])))))
     folds = min(5, len(set(groups)))
