@@ -35,6 +35,7 @@ from torchvision.transforms import v2
 
 from detector.model import FusionDetector
 from train.data import ArrayDataset, balanced_weights, discover_many, light_transform, load_split, source_of
+from train.evaluate import per_source
 from train.metrics import paired_bootstrap_auc
 
 log = logging.getLogger("patches")
@@ -126,14 +127,13 @@ def train_view(view: str, x: np.ndarray, y: np.ndarray, weights: np.ndarray, x_v
     return model, history
 
 
-def per_source(y: np.ndarray, scores: np.ndarray, origin: list[str]) -> dict[str, float]:
-    """Each fake source's ROC AUC against all reals."""
-    real = y == 0
-    out = {}
-    for source in sorted({o for o, label in zip(origin, y) if label == 1}):
-        pick = real | (np.asarray(origin) == source) & (y == 1)
-        out[source] = round(float(roc_auc_score(y[pick], scores[pick])), 4)
-    return out
+def fake_sources(files: list[Path], y: np.ndarray, scores: np.ndarray, origin: dict[Path, str]) -> dict[str, float]:
+    """Each fake source's ROC AUC against all reals (evaluate.py's per-source rows)."""
+    return {r["source"]: r["roc_auc"] for r in per_source(files, y, scores, origin, 0.0) if r["label"] == "fake"}
+
+
+def rounded(figures: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
 
 
 def speed(model: FusionDetector, view: str, size: int) -> float:
@@ -163,16 +163,14 @@ def main(argv: list[str] | None = None) -> dict:
         model, history = train_view(view, x, y, weights, x_val, y_val, args)
         scores[view] = logits(model, x_val, view)
         result["views"][view] = {"history": history, "val_roc_auc": round(float(roc_auc_score(y_val, scores[view])), 4),
-                                 "per_source": per_source(y_val, scores[view], val_origin),
+                                 "per_source": fake_sources(splits["val"].files, y_val, scores[view], origin),
                                  "faces_per_s": speed(model, view, args.size)}
     if {"whole", "patch"} <= set(scores):
-        result["patch_minus_whole"] = {k: round(v, 4) if isinstance(v, float) else v
-                                       for k, v in paired_bootstrap_auc(y_val, scores["patch"], scores["whole"]).items()}
+        result["patch_minus_whole"] = rounded(paired_bootstrap_auc(y_val, scores["patch"], scores["whole"]))
         for source in result["views"]["patch"]["per_source"]:
             pick = (y_val == 0) | (np.asarray(val_origin) == source)
             diff = paired_bootstrap_auc(y_val[pick], scores["patch"][pick], scores["whole"][pick])
-            result.setdefault("patch_minus_whole_per_source", {})[source] = {k: round(v, 4) if isinstance(v, float)
-                                                                             else v for k, v in diff.items()}
+            result.setdefault("patch_minus_whole_per_source", {})[source] = rounded(diff)
     (args.out / "patches.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return result
