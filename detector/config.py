@@ -34,6 +34,10 @@ class Preprocessing:
     crop_margin: float = DEFAULT_CROP_MARGIN
     # Vertical shift of the crop centre, as a fraction of the box side (positive = down).
     crop_shift_y: float = DEFAULT_CROP_SHIFT_Y
+    # Each face crop is encoded as JPEG at this quality and decoded again just before it is scored (and explained),
+    # as every training crop was packed (train/pack.py --quality 60-95): a clean crop and a compressed one then
+    # reach the model with a compression history. None: scored as cropped.
+    jpeg_quality: int | None = None
     threshold: float = 0.5
     class_names: tuple[str, str] = field(default=("real", "fake"))
     # Scores in [lo, hi) are reported as "uncertain" instead of real/fake (chosen on the validation split by
@@ -63,6 +67,10 @@ class Preprocessing:
             raise ConfigError("mean and std need three values each, std > 0.")
         if not 0.5 <= float(self.crop_margin) <= 4.0:
             raise ConfigError(f"crop_margin must be between 0.5 and 4.0, got {self.crop_margin}.")
+        if self.jpeg_quality is not None:
+            if isinstance(self.jpeg_quality, bool) or not 1 <= int(self.jpeg_quality) <= 100:
+                raise ConfigError(f"jpeg_quality must be between 1 and 100 (or null), got {self.jpeg_quality}.")
+            self.jpeg_quality = int(self.jpeg_quality)
         if len(self.class_names) != 2:
             raise ConfigError(f"class_names must be two names (real, fake), got {self.class_names}.")
         try:

@@ -25,6 +25,19 @@ ImageInput = Union[str, os.PathLike, bytes, np.ndarray, Image.Image]
 
 
 
+def jpeg_roundtrip(crops: np.ndarray, quality: int) -> np.ndarray:
+    """``(N, H, W, 3)`` uint8 RGB crops, each encoded as JPEG at ``quality`` by Pillow and decoded again: the
+    compression every training crop went through (``train/pack.py`` writes its crops with Pillow too)."""
+    out = np.empty_like(crops)
+    for i, crop in enumerate(crops):
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(crop)).save(buf, "JPEG", quality=int(quality))
+        buf.seek(0)
+        with Image.open(buf) as decoded:
+            out[i] = np.asarray(decoded.convert("RGB"))
+    return out
+
+
 def load_image(image: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Return an ``(H, W, 3)`` uint8 RGB array.
 

@@ -8,6 +8,8 @@ the figure the app gives.
   unless a backbone is slower in it, as EfficientNet-Lite's depthwise convolutions are; else fp32).
 * **Normalisation**: ``(x / 255 - mean) / std`` with the checkpoint's per-channel ``mean``/``std`` (declared in its
   ``config.json``: ``[0, 1]`` for the report's from-scratch members, ``(x - 0.5) / 0.5`` for ImageNet ones).
+* **Compression**: with ``jpeg_quality`` in the checkpoint's config, each crop is JPEG-encoded at that quality and
+  decoded before the normalisation, as the training crops were packed.
 * **CPU fast path**: a copy of the model with BatchNorm folded and each batch split across the cores
   (:class:`~detector.fast.FastScorer`), taken when the Runtime is built.
 * **Backend** (``backend="auto"``, the Detector's default): on the CPU the model is also exported to ONNX (cached
@@ -35,6 +37,7 @@ import torch
 
 from .errors import ConfigError
 from .fast import FastScorer
+from .images import jpeg_roundtrip
 from .limits import cache_dir
 from .model import FusionDetector
 
@@ -220,7 +223,10 @@ class Runtime:
                 return self.model(x.to(self.device)).float()
 
     def to_tensor(self, crops: np.ndarray) -> torch.Tensor:
-        """``(N, S, S, 3)`` uint8 -> normalised ``(N, 3, S, S)`` float tensor on the model's device."""
+        """``(N, S, S, 3)`` uint8 -> normalised ``(N, 3, S, S)`` float tensor on the model's device (each crop first
+        through a JPEG round trip when the checkpoint's ``jpeg_quality`` says so)."""
+        if self.pre.jpeg_quality is not None and len(crops):
+            crops = jpeg_roundtrip(crops, self.pre.jpeg_quality)
         x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = normalise(x, self.pre.mean, self.pre.std)
         return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x

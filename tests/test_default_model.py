@@ -53,6 +53,9 @@ def test_card_matches_config():
     assert f"# Deepfake detector: {'+'.join(config['backbones'])}" in card
     pre = config["preprocessing"]
     assert f"{pre['img_size']}x{pre['img_size']}" in card and f"square of {pre['crop_margin']} x" in card
+    assert ("JPEG-encoded at quality" in card) == bool(pre.get("jpeg_quality"))
+    if pre.get("jpeg_quality"):
+        assert f"JPEG-encoded at quality {pre['jpeg_quality']} and decoded" in card
     assert config["training"]["command"] in card
     assert f"ROC AUC {config['training']['val_metrics']['roc_auc']:.4f}" in card
     assert "research use only" in card

@@ -1,5 +1,6 @@
 """One inference runtime: the Detector, validation in training, calibration and the benchmark score alike."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,49 @@ def test_a_whole_image_becomes_the_same_input_in_the_app_and_in_training(tmp_pat
     assert np.array_equal(x[0], whole_image_input(rgb, 64))
     assert np.array_equal(result.faces[0].crop, x[0])
     assert result.faces[0].crop_box == [0, -25, 90]
+
+
+def test_jpeg_quality_in_the_config_round_trips_crops_before_scoring(tmp_path, crops):
+    """A checkpoint with preprocessing.jpeg_quality scores each crop after a JPEG round trip at that quality: the
+    same scores as the plain model given the round-tripped crops, on every path, and other scores than raw crops."""
+    from detector.images import jpeg_roundtrip
+
+    torch.manual_seed(0)
+    plain = _trained_looking(FusionDetector(["resnet18", "meso4"], preprocessing={"img_size": 64, "mean": MEAN,
+                                                                                  "std": STD}))
+    saved = plain.save_checkpoint(tmp_path / "q90")
+    cfg = json.loads((saved / "config.json").read_text())
+    cfg["preprocessing"]["jpeg_quality"] = 90
+    (saved / "config.json").write_text(json.dumps(cfg))
+    model = FusionDetector.from_pretrained(saved, require_hash=False)
+    assert model.preprocessing.jpeg_quality == 90
+    assert model.save_checkpoint(tmp_path / "again").joinpath("config.json").read_text().count('"jpeg_quality": 90')
+
+    expected = _by_hand(plain, jpeg_roundtrip(crops, 90))
+    assert np.abs(_by_hand(plain, crops) - expected).max() > 1e-3  # the round trip changes what the model sees
+    got = {"runtime": Runtime(model, "cpu", "fp32").scores(crops),
+           "detector": Detector(model, device="cpu", precision="fp32").score_crops(crops)}
+    for name, scores in got.items():
+        np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_the_round_trip_is_what_packing_writes(tmp_path):
+    """Inference's JPEG round trip gives exactly the pixels a crop packed at that quality reads back as."""
+    from detector.images import jpeg_roundtrip, load_image
+    from train.pack import encode
+
+    photo = Path(__file__).parents[1] / "assets" / "examples" / "astronaut.jpg"
+    crop = np.asarray(Image.open(photo).convert("RGB").resize((128, 128)))
+    for quality in (60, 90):
+        encode(crop, tmp_path / f"q{quality}.jpg", "jpeg", quality)
+        packed = load_image(tmp_path / f"q{quality}.jpg")
+        assert np.array_equal(jpeg_roundtrip(crop[None], quality)[0], packed)
+    assert not np.array_equal(jpeg_roundtrip(crop[None], 60), jpeg_roundtrip(crop[None], 90))
+
+
+@pytest.mark.parametrize("bad", [0, 101, -5, True])
+def test_jpeg_quality_must_be_a_quality(bad):
+    from detector.config import Preprocessing
+
+    with pytest.raises(ConfigError, match="jpeg_quality"):
+        Preprocessing(jpeg_quality=bad)

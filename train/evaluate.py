@@ -46,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crop-margin", type=float, default=None,
                    help="with --detect-faces: crop margin instead of the model's (loose vs tight crops)")
     p.add_argument("--detect-faces", action="store_true", help="run face detection on each image")
+    p.add_argument("--jpeg-quality", type=int, default=None, metavar="Q",
+                   help="JPEG round trip of each crop at quality Q before scoring, instead of the model's "
+                        "preprocessing.jpeg_quality (0: none)")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
     p.add_argument("--name", default=None, help="row name in metrics.md (default: the model's backbones)")
     return p.parse_args(argv)
@@ -236,6 +239,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     detector = Detector.from_pretrained(args.model)
+    if args.jpeg_quality is not None:
+        if not 0 <= args.jpeg_quality <= 100:
+            raise SystemExit(f"error: --jpeg-quality must be between 0 and 100, got {args.jpeg_quality}.")
+        detector.pre.jpeg_quality = args.jpeg_quality or None  # the Runtime reads the same object
     videos = video_items(args.data, args.split)
     if videos is not None:
         if not videos.files:

@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> str:
         f"{tuned_text(training)})",
         f"- Input: {pre['img_size']}x{pre['img_size']} RGB face crop, pixels / 255 "
         f"(mean {pre['mean']}, std {pre['std']}); then each backbone normalises as its registry entry says "
-        "(EfficientNet-Lite: (x - 0.5) / 0.5)",
+        "(EfficientNet-Lite: (x - 0.5) / 0.5)"
+        + (f"; each crop is first JPEG-encoded at quality {pre['jpeg_quality']} and decoded again, as the training "
+           "crops were packed" if pre.get("jpeg_quality") else ""),
         f"- Crop: square of {pre['crop_margin']} x the MediaPipe full-range face box, centre {pre['crop_shift_y']} box "
         "sides below the box centre, zero-padded at image borders",
         f"- Decision threshold {pre['threshold']}; classes {pre['class_names']}", "",

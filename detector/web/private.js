@@ -116,9 +116,35 @@ function subImage(imageData, x0, y0, w, h) {
   return out;
 }
 
+// An s x s RGB crop as opaque RGBA pixels, to draw on a canvas.
+function opaque(crop, s) {
+  const rgba = new ImageData(s, s);
+  for (let i = 0, j = 0; i < crop.length; i += 3, j += 4) {
+    rgba.data[j] = crop[i];
+    rgba.data[j + 1] = crop[i + 1];
+    rgba.data[j + 2] = crop[i + 2];
+    rgba.data[j + 3] = 255;
+  }
+  return rgba;
+}
+
+// The checkpoint's jpeg_quality: each crop is encoded as JPEG at that quality and decoded again before it is scored,
+// as the library does (detector/images.py jpeg_roundtrip) and as every training crop was packed.
+async function jpegRoundTrip(crop, s, quality) {
+  const canvas = new OffscreenCanvas(s, s);
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  ctx.putImageData(opaque(crop, s), 0, 0);
+  const blob = await canvas.convertToBlob({type: 'image/jpeg', quality: quality / 100});
+  const bitmap = await createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return P.rgbOf(ctx.getImageData(0, 0, s, s).data, s, s).data;
+}
+
 async function score(crops) {
   const s = state.pre.img_size;
   const scores = [];
+  if (state.pre.jpeg_quality) crops = await Promise.all(crops.map((c) => jpegRoundTrip(c, s, state.pre.jpeg_quality)));
   for (let i = 0; i < crops.length; i += BATCH) {
     const batch = crops.slice(i, i + BATCH);
     const input = new state.ort.Tensor('float32', P.toTensor(batch, state.pre), [batch.length, 3, s, s]);
@@ -320,15 +346,7 @@ function cropUrl(crop) {
   const s = state.pre.img_size;
   const canvas = document.createElement('canvas');
   canvas.width = canvas.height = s;
-  const ctx = canvas.getContext('2d');
-  const data = ctx.createImageData(s, s);
-  for (let i = 0, j = 0; i < crop.length; i += 3, j += 4) {
-    data.data[j] = crop[i];
-    data.data[j + 1] = crop[i + 1];
-    data.data[j + 2] = crop[i + 2];
-    data.data[j + 3] = 255;
-  }
-  ctx.putImageData(data, 0, 0);
+  canvas.getContext('2d').putImageData(opaque(crop, s), 0, 0);
   return canvas.toDataURL('image/png');
 }
 
