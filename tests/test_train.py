@@ -650,3 +650,39 @@ def test_patch_comparison_trains_both_views_and_reports_per_source(tmp_path):
     assert set(result["views"]) == {"whole", "patch"} and result["train"] == result["val"] == 12
     assert set(result["views"]["patch"]["per_source"]) == {"gen"} and "patch_minus_whole" in result
     assert json.loads((tmp_path / "out" / "patches.json").read_text())["views"]["whole"]["faces_per_s"] > 0
+
+
+def test_jpeg_quality_is_set_by_calibration_and_measured_by_evaluation(tmp_path):
+    """calibrate.py --jpeg-quality fits the temperature on round-tripped crops and stores the setting;
+    evaluate.py --jpeg-quality scores with another one (0: none) without touching the checkpoint."""
+    from detector.images import jpeg_roundtrip
+    from train import calibrate
+
+    data = make_layout(tmp_path / "data", "manifest", n=10)
+    torch.manual_seed(0)
+    src = FusionDetector(["resnet18"], preprocessing={"img_size": SIZE}).save_checkpoint(tmp_path / "src")
+    info = calibrate.main(["--model", str(src), "--data", str(data), "--split", "val", "--out",
+                           str(tmp_path / "cal"), "--jpeg-quality", "40", "--band-precision", "0"])
+    config = json.loads((tmp_path / "cal" / "config.json").read_text())
+    assert config["preprocessing"]["jpeg_quality"] == 40 and "--jpeg-quality 40" in info["command"]
+    # the temperature was fitted on what the runtime sees with the round trip
+    x, _, _ = load_split(discover(data)["val"], SIZE)
+    plain = FusionDetector.from_pretrained(src).eval()
+    cal = FusionDetector.from_pretrained(tmp_path / "cal").eval()
+    t = torch.from_numpy(jpeg_roundtrip(x, 40)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        assert torch.allclose(cal(t), plain(t) / info["temperature"], atol=1e-4)
+
+    runs = {}
+    for q in ("0", "40", None):
+        out = tmp_path / f"eval-{q}"
+        evaluate.main(["--model", str(tmp_path / "cal"), "--data", str(data), "--split", "test", "--out", str(out)]
+                      + (["--jpeg-quality", q] if q else []))
+        with open(out / "scores.csv", newline="") as fh:
+            runs[q] = [float(r["score"]) for r in csv.DictReader(fh)]
+    assert runs["40"] == runs[None]  # the checkpoint's own setting
+    gap = max(abs(a - b) for a, b in zip(runs["0"], runs["40"]))
+    assert gap > 1e-4  # without the round trip: other scores
+    assert json.loads((tmp_path / "cal" / "config.json").read_text())["preprocessing"]["jpeg_quality"] == 40
+    with pytest.raises(SystemExit, match="jpeg-quality"):
+        calibrate.main(["--model", str(src), "--data", str(data), "--out", str(tmp_path / "x"), "--jpeg-quality", "101"])

@@ -90,10 +90,17 @@ def main(argv: list[str] | None = None) -> dict:
                    help="also move the decision threshold to the one with the best accuracy on the split")
     p.add_argument("--band-precision", type=float, default=0.95,
                    help="verdicts outside the uncertain band must be right this often on the split (0: no band)")
+    p.add_argument("--jpeg-quality", type=int, default=None, metavar="Q",
+                   help="score (and store in the calibrated checkpoint) a JPEG round trip of each crop at quality Q "
+                        "before scoring, preprocessing.jpeg_quality (0: none; default: the checkpoint's)")
     args = p.parse_args(argv)
+    if args.jpeg_quality is not None and not 0 <= args.jpeg_quality <= 100:
+        raise SystemExit(f"error: --jpeg-quality must be between 0 and 100, got {args.jpeg_quality}.")
     if args.split == "test":
         raise SystemExit("error: fit the temperature on the validation split; the test split is for the final score.")
     model = FusionDetector.from_pretrained(args.model)
+    if args.jpeg_quality is not None:  # before the Runtime: it reads the same preprocessing object
+        model.preprocessing.jpeg_quality = args.jpeg_quality or None
     runtime = Runtime(model, precision="fp32")  # fp32 logits, on the Detector's inference runtime
     split = limit_split(discover_many(args.data)[args.split], args.limit, seed=0)
     x, y, _ = load_split(split, runtime.pre.img_size)
