@@ -174,6 +174,33 @@ def test_fusion_backbones_taken_from_members_trained_alone(tmp_path):
                   "--no-cache", "--init-backbones", str(tmp_path / "meso" / "best"), "--out", str(tmp_path / "bad")])
 
 
+def test_a_member_added_to_a_fusion_starts_from_the_fusions_own_scores(tmp_path):
+    from train import model_card
+
+    data = make_layout(tmp_path / "data", "lower", n=4)
+    _fit(data, tmp_path / "meso", "--epochs", "1", "--lr", "3e-3")
+    fit.main(["--data", str(data), "--backbones", "mesoinception4", "--img-size", str(SIZE), "--batch-size", "8",
+              "--workers", "0", "--no-cache", "--precision", "fp32", "--epochs", "1", "--out", str(tmp_path / "inc")])
+    source = FusionDetector.from_pretrained(tmp_path / "meso" / "best").eval()
+    # an added member before the source's: its columns come first, the source's are found by name
+    fit.main(["--data", str(data), "--backbones", "mesoinception4", "meso4", "--img-size", str(SIZE),
+              "--batch-size", "8", "--workers", "0", "--no-cache", "--precision", "fp32", "--epochs", "1",
+              "--freeze-backbones", "--init-backbones", str(tmp_path / "inc" / "best"), str(tmp_path / "meso" / "best"),
+              "--init-head", str(tmp_path / "meso" / "best"), "--lr", "1e-12", "--out", str(tmp_path / "grown")])
+    grown = FusionDetector.from_pretrained(tmp_path / "grown" / "best").eval()
+    x = torch.rand(6, 3, SIZE, SIZE)
+    with torch.no_grad():
+        assert torch.allclose(grown(x), source(x), atol=1e-5)
+        added = grown.specs[0].num_features
+        assert float(grown.head[0].weight[:, :added].abs().max()) < 1e-6  # the added member's columns at zero
+        assert float(grown.head[0].weight[:, added:].abs().max()) > 0
+    card = model_card.main(["--model", str(tmp_path / "grown" / "best")])
+    assert "fusion head started from the head of" in card and str(tmp_path / "meso" / "best") in card
+    with pytest.raises(SystemExit, match="its head reads"):  # the source has a member this model lacks
+        fit.main(["--data", str(data), "--backbones", "meso4", "--img-size", str(SIZE), "--workers", "0",
+                  "--no-cache", "--init-head", str(tmp_path / "grown" / "best"), "--out", str(tmp_path / "bad")])
+
+
 def test_pack_makes_a_small_dataset_that_trains_like_the_original(tmp_path):
     from train import pack
 

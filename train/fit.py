@@ -100,6 +100,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init-backbones", nargs="+", default=None, metavar="CHECKPOINT",
                    help="take each backbone's weights from a checkpoint that has it (e.g. members trained alone); "
                         "with --freeze-backbones this trains the fusion head on top of them, as the report does")
+    p.add_argument("--init-head", default=None, metavar="CHECKPOINT",
+                   help="start the fusion head from a fused checkpoint whose backbones are among these: its weights "
+                        "for its members' features are copied and an added member's start at zero, so the new "
+                        "fusion first scores exactly like that checkpoint (with --init-backbones naming it too)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="upload OUT/best when done")
     p.add_argument("--card", type=Path, default=None, help="markdown appended to the model card (data, terms...)")
     p.add_argument("--no-cache", action="store_true", help="do not cache decoded images under ~/.cache")
@@ -129,6 +133,37 @@ def init_backbones(model: FusionDetector, checkpoints: list[str]) -> dict[str, d
         raise SystemExit(f"error: --init-backbones: no checkpoint among {checkpoints} has {missing}.")
     log.info("backbones initialised from %s", {k: v["checkpoint"] for k, v in found.items()})
     return found
+
+
+def init_head(model: FusionDetector, checkpoint: str) -> dict:
+    """Copy a fused checkpoint's head into a fusion of more members. Each of the source's members must be in the
+    model; the first layer's columns that read the source's members get its weights, the columns of members it
+    lacks start at zero. With the same member weights the new model's logits are the source's until training moves
+    them, so adding a member can only start from what the source already does. Returns where the head came from."""
+    source, training = load_source(checkpoint)
+    extra = [n for n in source.backbone_names if n not in model.backbone_names]
+    if extra or source.hidden != model.hidden:
+        raise SystemExit(f"error: --init-head {checkpoint}: its head reads {source.backbone_names} into "
+                         f"{source.hidden} units; this model has {model.backbone_names} and {model.hidden}.")
+
+    def columns(m: FusionDetector) -> dict[str, slice]:
+        out, at = {}, 0
+        for name, spec in zip(m.backbone_names, m.specs):
+            out[name] = slice(at, at + spec.num_features)
+            at += spec.num_features
+        return out
+
+    ours, theirs = columns(model), columns(source)
+    with torch.no_grad():
+        first = torch.zeros_like(model.head[0].weight)
+        for name in source.backbone_names:
+            first[:, ours[name]] = source.head[0].weight[:, theirs[name]]
+        model.head[0].weight.copy_(first)
+        model.head[0].bias.copy_(source.head[0].bias)
+        model.head[3].load_state_dict(source.head[3].state_dict())
+    log.info("head initialised from %s (members %s; added members' columns at zero)", checkpoint,
+             source.backbone_names)
+    return {"checkpoint": str(checkpoint), "backbones": source.backbone_names, "command": training.get("command")}
 
 
 def train_last(model: FusionDetector, n: int) -> list[nn.Module]:
@@ -203,6 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
         model.load_state_dict(source.state_dict(), strict=True)
         log.info("initialised from %s", args.init)
     backbone_sources = init_backbones(model, args.init_backbones) if args.init_backbones else None
+    head_source = init_head(model, args.init_head) if args.init_head else None
     if args.train_last is not None and args.freeze_backbones:
         raise SystemExit("error: --train-last and --freeze-backbones exclude each other.")
     frozen_norms = train_last(model, args.train_last) if args.train_last is not None else []
@@ -318,7 +354,8 @@ def main(argv: list[str] | None = None) -> dict:
                                   "sbi": args.sbi, "augment": args.augment, "init": args.init,
                                   "balance_sources": args.balance_sources, "train_last": args.train_last,
                                   "held_out_sources": args.hold_out_source,
-                                  "init_training": init_training, "init_backbones": backbone_sources}}
+                                  "init_training": init_training, "init_backbones": backbone_sources,
+                                  "init_head": head_source}}
             card = (f"## Training\n\n`{command}`\n\nBest epoch {epoch + 1}; validation ROC AUC "
                     f"{val['roc_auc']:.4f}, accuracy {val['accuracy']:.4f} on {len(yv)} images.\n\n{card_extra}")
             model.save_checkpoint(args.out / "best", card_text=card, extra_config=extra)

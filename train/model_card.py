@@ -63,6 +63,11 @@ def lineage(training: dict) -> list[str]:
         lines.append(f"- Backbone {name} was trained alone first: `{src.get('command')}` (best epoch "
                      f"{src.get('epoch')}, validation ROC AUC {src.get('val_auc') or float('nan'):.4f}, device "
                      f"{src.get('device')})")
+    head = training.get("init_head")
+    if head:
+        lines.append(f"- Its fusion head started from the head of `{head.get('checkpoint')}` (which reads "
+                     f"{' + '.join(head.get('backbones') or [])}; the added members' weights started at zero), made "
+                     f"by `{head.get('command')}`")
     before = training.get("init_training")
     if before:
         auc = (before.get("val_metrics") or {}).get("roc_auc") or float("nan")
@@ -120,6 +125,7 @@ def commands(training: dict) -> list[str]:
     """Every training command in a run's lineage (its own, the checkpoint it started from, its members')."""
     found = [training.get("command") or ""]
     found += [src.get("command") or "" for src in (training.get("init_backbones") or {}).values()]
+    found += [(training.get("init_head") or {}).get("command") or ""]
     if training.get("init_training"):
         found += commands(training["init_training"])
     return found
