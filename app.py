@@ -303,7 +303,7 @@ def _verdict_box(label: str, score: float | None, lines: list[str], scope: str |
 def image_verdict(result: ImageResult, scope: str | None) -> str:
     if not result.faces:
         return _verdict_box("no face", None, [result.message], scope)
-    top = max(range(len(result.faces)), key=lambda i: result.faces[i].score)
+    top = result.top_face
     n = len(result.faces)
     if result.whole_image:
         which = "The whole image, analysed as one face:"
@@ -311,7 +311,21 @@ def image_verdict(result: ImageResult, scope: str | None) -> str:
         which = "One face was found:" if n == 1 else f"Face {top + 1} of {n} is the most suspicious:"
     detail = (f"{which} the model's estimate that it is fake is {result.score * 100:.0f}%. "
               + _band_text(result.decision))
-    return _verdict_box(result.label, result.score, [detail, result.message], scope)
+    return _verdict_box(result.label, result.score, [detail, _edge_text(result), result.message], scope)
+
+
+EDGE_NOTE = "Cut by the photo's edge: shown, but not counted in the photo's verdict."
+
+
+def _edge_text(result: ImageResult) -> str:
+    """Why some faces did not decide the verdict (faces cut by the photo's edge, while a whole face is there)."""
+    left_out = [i + 1 for i, f in enumerate(result.faces) if not result.decides(f)]
+    if not left_out:
+        return ""
+    names = ", ".join(str(i) for i in left_out)
+    return (f"{'Face' if len(left_out) == 1 else 'Faces'} {names} {'is' if len(left_out) == 1 else 'are'} cut by "
+            "the photo's edge and not counted in the verdict: the model is unreliable on a face it sees only in "
+            "part.")
 
 
 def face_cards(result: ImageResult) -> str:
@@ -323,8 +337,9 @@ def face_cards(result: ImageResult) -> str:
         figures = _figure(face.crop, f"face {i}") if face.crop is not None else ""
         if face.crop is not None and face.heatmaps:
             figures += _cam_figures(face.crop, face.heatmaps, "")
+        note = "" if result.decides(face) else f'<p class="edge-note">{html.escape(EDGE_NOTE)}</p>'
         cards.append(f'<div class="card face-card"><div class="card-head"><b>Face {i}</b>'
-                     f"{badge(face.label, face.score)}</div><div class=\"card-imgs\">{figures}</div></div>")
+                     f"{badge(face.label, face.score)}</div>{note}<div class=\"card-imgs\">{figures}</div></div>")
     return f'{_legend()}<div class="cards">{"".join(cards)}</div>'
 
 

@@ -21,13 +21,13 @@ from .config import Preprocessing
 from .decision import Decision
 from .errors import CheckpointError, InputError
 from .explain import gradcam_maps
-from .faces import Face, FaceFinder, crop_box, crop_face, pad_to_square, reading_order, resize_square
+from .faces import Face, FaceFinder, crop_box, crop_face, crop_inside, pad_to_square, reading_order, resize_square
 from .images import ImageInput, load_image
 from .limits import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS
 from .live import LiveFrame, LiveSession
 from .live import stream as live_stream
 from .model import FusionDetector
-from .results import Evidence, FaceResult, FrameResult, ImageResult, VideoResult
+from .results import Evidence, FaceResult, FrameResult, ImageResult, VideoResult, deciding_faces
 from .runtime import Runtime
 from .video import DEFAULT_MAX_DURATION_S, aggregate, is_person, link_tracks, read_frames
 
@@ -178,11 +178,14 @@ class Detector:
         crops = np.stack([crop_face(rgb, f.box, pre) for f in faces])
         scores = self.score_crops(crops)
         maps = self.explain_crops(crops) if explain else [None] * len(faces)
-        return [
-            FaceResult(list(f.box), list(crop_box(f.box, pre)), f.confidence, float(s),
-                       self.label_for(float(s), threshold), crop if (keep_crops or explain) else None, m)
-            for f, s, crop, m in zip(faces, scores, crops, maps)
-        ]
+        h, w = rgb.shape[:2]
+        results = []
+        for f, s, crop, m in zip(faces, scores, crops, maps):
+            square = crop_box(f.box, pre)
+            results.append(FaceResult(list(f.box), list(square), f.confidence, float(s),
+                                      self.label_for(float(s), threshold), crop if (keep_crops or explain) else None,
+                                      m, at_edge=not crop_inside(square, w, h)))
+        return results
 
     def analyze_image(
         self,
@@ -227,7 +230,7 @@ class Detector:
                 message = "No face was found."
             elif dropped:
                 message = f"{dropped} more faces were found but not analysed (limit max_faces={self.max_faces})."
-        score = max((f.score for f in faces), default=None)
+        score = max((f.score for f in deciding_faces(faces)), default=None)
         decision = self.decision(threshold)
         return ImageResult(w, h, faces, score, decision.label(score), decision.threshold, self.name, whole_image,
                            message, dropped, decision.band_list)
@@ -276,27 +279,28 @@ class Detector:
         limit = self.max_duration_s if max_duration_s is None else float(max_duration_s)
         info, sampled, note = read_frames(path, frames, limit)
         results: list[FrameResult] = []
-        pending: list[tuple[int, np.ndarray, list[Face]]] = []
+        pending: list[tuple[int, np.ndarray | None, list[Face], tuple[int, int]]] = []
         total = min(frames, max(1, info.frame_count))
         keep_crops = keep_crops or explain > 0
         for done, (index, rgb) in enumerate(sampled, start=1):
             found, _ = self._faces_of(rgb, tiles=False, finder=finder)
             pending.append((index, np.stack([crop_face(rgb, f.box, pre) for f in found]) if found else None,
-                            found))
+                            found, rgb.shape[:2]))
             if progress:
                 progress(done, total)
         if not pending:
             raise InputError(f"{Path(path).name}: no frame could be decoded (the file may be truncated).")
-        all_crops = [c for _, c, _ in pending if c is not None]
+        all_crops = [c for _, c, _, _ in pending if c is not None]
         scores = self.score_crops(np.concatenate(all_crops)) if all_crops else np.zeros(0)
         k = 0
-        for index, crops, found in pending:
+        for index, crops, found, (h, w) in pending:
             faces = []
             for j, f in enumerate(found):
                 s = float(scores[k])
                 k += 1
-                faces.append(FaceResult(list(f.box), list(crop_box(f.box, pre)), f.confidence, s,
-                                        self.label_for(s, threshold), crops[j] if keep_crops else None))
+                square = crop_box(f.box, pre)
+                faces.append(FaceResult(list(f.box), list(square), f.confidence, s, self.label_for(s, threshold),
+                                        crops[j] if keep_crops else None, at_edge=not crop_inside(square, w, h)))
             results.append(FrameResult(index, index / info.fps, faces))
         linked = link_tracks(results)
         longest = max((len(t.scores) for t in linked), default=0)

@@ -12,7 +12,13 @@ const answers = jobs.map((job) => {
   switch (job.op) {
     case 'crop': {
       const img = {data: bytes(job.rgb), width: job.width, height: job.height};
-      return {crop_box: P.cropBox(job.box, job.pre), crop: b64(P.cropFace(img, job.box, job.pre))};
+      const square = P.cropBox(job.box, job.pre);
+      return {crop_box: square, at_edge: !P.cropInside(square, job.width, job.height),
+              crop: b64(P.cropFace(img, job.box, job.pre))};
+    }
+    case 'decide': {
+      const {deciding, top} = P.decidingFaces(job.faces);
+      return {deciding: deciding.map((f) => job.faces.indexOf(f)), top};
     }
     case 'whole':
       return b64(P.wholeImageInput({data: bytes(job.rgb), width: job.width, height: job.height}, job.size));

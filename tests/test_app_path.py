@@ -254,6 +254,7 @@ def test_photo_evaluation_records_every_face(tmp_path, astronaut, tiny_checkpoin
     detector = Detector.from_pretrained(tiny_checkpoint)
     result = detector.analyze_image(folder / "two.png")
     assert [f["box"] for f in records["two.png"]["faces"]] == [f.box for f in result.faces]
+    assert [f["at_edge"] for f in records["two.png"]["faces"]] == [f.at_edge for f in result.faces] == [False, False]
     assert max(f["score"] for f in records["two.png"]["faces"]) == pytest.approx(result.score, abs=1e-5)
     assert records["none.png"]["whole_image_score"] is not None and records["one.png"]["whole_image_score"] is None
 
@@ -275,6 +276,17 @@ def test_photo_rules_table_measures_which_faces_decide():
     assert result["rules"]["conf>=0.5 side>=0"]["real_called_fake"] == 0.5
     assert result["rules"]["conf>=0.7 side>=0"]["real_called_fake"] == 0.0
     assert result["faces_by_size"]["0-48 px real"] == {"n": 1, "called_fake": 1.0}
+    assert result["faces_by_edge"] == {}  # records without at_edge (an older evaluate.py): no edge rows
+
+    # the app's rule: a face cut by the photo's edge decides only when no whole face is there
+    for record in (real, fake, faceless):
+        for face in record["faces"]:
+            face["at_edge"] = face["box"][0] >= 300
+    assert photo_score(real, whole=True) == 0.2 and photo_score(fake, whole=True) == 0.8
+    edge = table([real, fake, faceless], 0.5)
+    assert edge["rules"]["every face decides"]["real_called_fake"] == 0.5
+    assert edge["rules"]["whole faces decide (the app)"]["real_called_fake"] == 0.0
+    assert edge["faces_by_edge"]["cut by the edge"]["n"] == 1 and edge["faces_by_edge"]["whole"]["n"] == 2
 
 
 def test_temporal_features_are_the_faces_own_scores(tmp_path, astronaut, tiny_checkpoint):

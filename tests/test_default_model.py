@@ -107,3 +107,28 @@ def test_the_app_examples_get_the_answers_their_labels_promise(detector):
     for path, label, _, expected in app.EXAMPLE_VIDEOS:
         assert detector.analyze_video(path).label == expected and f"(the model: {expected})" in label
     assert any(e[3] == "fake" for e in app.EXAMPLE_PHOTOS)  # a fake it catches is among them
+
+
+def test_a_face_cut_by_the_edge_is_shown_but_a_whole_face_decides(detector, astronaut):
+    """A face whose crop runs past the photo's edge is found, scored and shown, but while a whole face is there it
+    does not decide the photo (measured on validation photos: such faces are judged little better than chance); a
+    photo whose only face is cut is still decided by it. The app says which faces were left out, and why."""
+    import app
+
+    cut_then_whole = np.ascontiguousarray(np.concatenate([astronaut[:, 190:], astronaut], axis=1))
+    result = detector.analyze_image(cut_then_whole, keep_crops=True)
+    assert len(result.faces) == 2
+    cut, whole = result.faces  # reading order: the cut face is at the left edge
+    assert cut.at_edge and not whole.at_edge and cut.crop_box[0] < 0
+    assert cut.score > whole.score  # so the rule matters here: the most suspicious face overall is the cut one
+    assert result.score == whole.score and result.top_face == 1
+    assert result.label == detector.decision().label(whole.score)
+    assert [f["at_edge"] for f in result.to_dict()["faces"]] == [True, False]
+    verdict, cards = app.image_verdict(result, None), app.face_cards(result)
+    assert "Face 2 of 2 is the most suspicious" in verdict and "Face 1 is cut by the photo" in verdict
+    assert cards.count(app.EDGE_NOTE.replace("'", "&#x27;")) == 1
+
+    only_cut = detector.analyze_image(np.ascontiguousarray(astronaut[:, 190:]))
+    assert [f.at_edge for f in only_cut.faces] == [True]
+    assert only_cut.score == only_cut.faces[0].score and only_cut.top_face == 0
+    assert "cut by the photo" not in app.image_verdict(only_cut, None)

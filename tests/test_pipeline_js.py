@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from detector.config import Preprocessing
-from detector.faces import (Face, _contained, box_iou, crop_box, crop_face, merge_detections, reading_order,
-                            whole_image_input)
+from detector.faces import (Face, _contained, box_iou, crop_box, crop_face, crop_inside, merge_detections,
+                            reading_order, whole_image_input)
 from detector.private_page import face_constants
-from detector.results import FaceResult, FrameResult
+from detector.results import FaceResult, FrameResult, ImageResult, deciding_faces
 from detector.video import AGGREGATIONS, aggregate, is_person, link_tracks
 
 ROOT = Path(__file__).resolve().parent
@@ -59,6 +59,9 @@ def test_crops_are_bit_exact():
         expected.append((list(crop_box([30, 90, 97, 97], p)), crop_face(noise, [30, 90, 97, 97], p)))
     jobs.append({"op": "whole", "rgb": _b64(noise), "width": 200, "height": 300, "size": 128})
     answers = run(jobs)
+    edges = [answer["at_edge"] for answer in answers[:-1]]
+    assert edges == [not crop_inside(box, w, h) for (box, _), (w, h) in zip(expected, [(512, 512)] * 8 + [(200, 300)] * 3)]
+    assert any(edges) and not all(edges)
     for (box, crop), answer in zip(expected, answers[:-1]):
         assert answer["crop_box"] == box
         mine = np.frombuffer(base64.b64decode(answer["crop"]), np.uint8).reshape(crop.shape)
@@ -86,6 +89,21 @@ def test_verdicts_and_aggregation_match():
         for r in AGGREGATIONS:
             assert answers[k] == pytest.approx(aggregate(s, r), abs=1e-12), (r, s)
             k += 1
+
+
+def test_the_faces_that_decide_a_photo_match():
+    """Faces cut by the photo's edge decide only when no whole face is there: the page and the library agree on
+    which faces decide and which is the most suspicious of them."""
+    cases = [[(0.3, False), (0.9, True)], [(0.9, True), (0.95, True)], [(0.2, False), (0.6, False), (0.99, True)],
+             [(0.5, True)], [(0.7, False)], []]
+    answers = run([{"op": "decide", "faces": [{"score": s, "at_edge": e} for s, e in case]} for case in cases])
+    for case, answer in zip(cases, answers):
+        faces = [FaceResult([0, 0, 1, 1], [0, 0, 1], 0.9, s, "", at_edge=e) for s, e in case]
+        result = ImageResult(100, 100, faces, None, "", 0.5, "m")
+        assert answer["deciding"] == [faces.index(f) for f in deciding_faces(faces)]
+        assert answer["top"] == (-1 if result.top_face is None else result.top_face)
+    assert answers[0] == {"deciding": [0], "top": 0}  # the cut face's 0.9 does not decide
+    assert answers[1] == {"deciding": [0, 1], "top": 1}  # every face is cut: all decide
 
 
 def as_js(faces: list[Face]) -> list[dict]:

@@ -111,6 +111,7 @@ def test_page_matches_python_on_50_fixed_images(private, detector, tmp_path):
         assert len(js["faces"]) == len(py.faces), (path.name, [f.box for f in py.faces], js["faces"])
         pairs = _pairs([f.box for f in py.faces], [f["box"] for f in js["faces"]])
         for i, j, iou in pairs:
+            assert js["faces"][j]["at_edge"] == py.faces[i].at_edge, (path.name, py.faces[i].box)
             diff = abs(py.faces[i].score - js["faces"][j]["score"])
             worst_score, worst_iou = max(worst_score, diff), min(worst_iou, iou)
             report.append((path.name, i, round(iou, 3), round(diff, 4)))
@@ -198,6 +199,23 @@ def test_whole_image_and_errors(private, detector, tmp_path):
     assert "clip.mp4" in result["error"] and "video" in result["error"]
     again = private.analyse(EXAMPLES / "astronaut.jpg")  # the page keeps working
     assert again["label"] == "real" and not private.page.locator("#error").is_visible()
+
+
+def test_a_face_cut_by_the_edge_does_not_decide_on_the_page_either(private, detector, tmp_path, astronaut):
+    """The page applies the library's rule: the face cut by the photo's edge is shown with a note, the whole face
+    decides the photo's score."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "cut-then-whole.png"
+    Image.fromarray(np.concatenate([astronaut[:, 190:], astronaut], axis=1)).save(path)
+    py = detector.analyze_image(path)
+    js = private.analyse(path)
+    assert [f["at_edge"] for f in js["faces"]] == [f.at_edge for f in py.faces] == [True, False]
+    assert js["top_face"] == py.top_face == 1 and abs(js["score"] - py.score) <= 0.01
+    assert js["faces"][0]["score"] > js["score"]  # the cut face would have decided under "most suspicious face"
+    assert private.page.locator(".card.face-card .edge-note").count() == 1
+    assert "Face 1 is cut by the photo" in private.page.locator("#verdict").inner_text()
 
 
 def test_phone_width(context, server):

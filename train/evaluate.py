@@ -76,8 +76,8 @@ def score_images(detector: Detector, split: Split, detect_faces: bool, crop_marg
                  threshold: float | None = None, out: Path | None = None
                  ) -> tuple[np.ndarray, np.ndarray, list, list[str]]:
     """Scores, labels, files and the verdicts a user would get (``detector.decision(threshold)``, the rule the app
-    labels by). ``detect_faces``: each photo through the app's face pipeline (its most suspicious face; a photo
-    without a face is scored whole, as the app offers)."""
+    labels by). ``detect_faces``: each photo through the app's face pipeline (its most suspicious face among those
+    that decide, ``detector.results.deciding_faces``; a photo without a face is scored whole, as the app offers)."""
     decision = detector.decision(threshold)
     if detect_faces:
         scores, kept, files, verdicts = [], [], [], []
@@ -103,7 +103,8 @@ def score_images(detector: Detector, split: Split, detect_faces: bool, crop_marg
                 records.write(json.dumps({"file": str(path), "label": int(label), "width": result.width,
                                           "height": result.height, "whole_image_score": result.score if not found
                                           else None, "faces": [{"box": f.box, "confidence": round(
-                                              f.detector_confidence, 4), "score": f.score} for f in found]}) + "\n")
+                                              f.detector_confidence, 4), "score": f.score, "at_edge": f.at_edge}
+                                              for f in found]}) + "\n")
         if records is not None:
             records.close()
         return np.asarray(kept), np.asarray(scores), files, verdicts

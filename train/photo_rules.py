@@ -6,8 +6,9 @@ The app scores a photo by its most suspicious face. A photo with several faces t
 alarm, and faces the detector is unsure of, or that are tiny, may be judged worse. This prints, for each rule
 "only faces with detector confidence >= c and box side >= s px may decide (all faces when none qualifies)", the
 photo-level ROC AUC, the accuracy and the share of real photos called fake at the threshold; the "largest face only"
-rule for reference; and each face's false-fake rate by box size, so a rule is chosen on validation photos, not
-guessed.
+rule for reference; the app's rule (faces cut by the photo's edge decide only when no whole face is there) against
+every face deciding; and each face's false-fake rate by box size and by whether it is cut by the edge, so a rule is
+chosen on validation photos, not guessed.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ SIDES = (0, 32, 48, 64, 96, 128)
 SIZE_BINS = ((0, 48), (48, 64), (64, 96), (96, 128), (128, 256), (256, 100_000))
 
 
-def photo_score(record: dict, min_confidence: float = 0.0, min_side: int = 0, largest: bool = False) -> float:
-    """A photo's score under a rule; a photo without faces keeps its whole-image score."""
+def photo_score(record: dict, min_confidence: float = 0.0, min_side: int = 0, largest: bool = False,
+                whole: bool = False) -> float:
+    """A photo's score under a rule; a photo without faces keeps its whole-image score. ``whole``: only faces the
+    model saw whole (not cut by the photo's edge) may decide, the app's rule."""
     faces = record["faces"]
     if not faces:
         return record["whole_image_score"]
-    ok = [f for f in faces if f["confidence"] >= min_confidence and max(f["box"][2], f["box"][3]) >= min_side]
+    ok = [f for f in faces if f["confidence"] >= min_confidence and max(f["box"][2], f["box"][3]) >= min_side
+          and not (whole and f.get("at_edge"))]
     ok = ok or faces
     if largest:
         return max(ok, key=lambda f: f["box"][2] * f["box"][3])["score"]
@@ -47,6 +51,20 @@ def table(records: list[dict], threshold: float) -> dict:
     rules = {f"conf>={c} side>={s}": row(np.array([photo_score(r, c, s) for r in records]))
              for c in CONFIDENCES for s in SIDES}
     rules["largest face only"] = row(np.array([photo_score(r, largest=True) for r in records]))
+    edges = [f.get("at_edge") for r in records for f in r["faces"]]
+    by_edge = {}
+    if edges and None not in edges:  # photos.jsonl of an evaluate.py that records at_edge
+        rules["every face decides"] = row(np.array([photo_score(r) for r in records]))
+        rules["whole faces decide (the app)"] = row(np.array([photo_score(r, whole=True) for r in records]))
+        for cut, name in ((True, "cut by the edge"), (False, "whole")):
+            mine = [(f["score"], r["label"]) for r in records for f in r["faces"] if bool(f["at_edge"]) == cut]
+            if not mine:
+                continue
+            s, lab = np.array(mine).T
+            by_edge[name] = {"n": len(mine), "roc_auc": (round(float(roc_auc_score(lab, s)), 4)
+                                                          if 0 < lab.sum() < len(lab) else None),
+                             "real_called_fake": round(float(np.mean(s[lab == 0] >= threshold)), 4),
+                             "fake_called_fake": round(float(np.mean(s[lab == 1] >= threshold)), 4)}
     faces = [(max(f["box"][2], f["box"][3]), f["score"], r["label"]) for r in records for f in r["faces"]]
     by_size = {}
     for lo, hi in SIZE_BINS:
@@ -55,7 +73,8 @@ def table(records: list[dict], threshold: float) -> dict:
             if mine:
                 by_size[f"{lo}-{hi} px {name}"] = {"n": len(mine),
                                                    "called_fake": round(float(np.mean(np.array(mine) >= threshold)), 4)}
-    return {"n_photos": len(records), "threshold": threshold, "rules": rules, "faces_by_size": by_size}
+    return {"n_photos": len(records), "threshold": threshold, "rules": rules, "faces_by_size": by_size,
+            "faces_by_edge": by_edge}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -72,6 +91,9 @@ def main(argv: list[str] | None = None) -> dict:
               f"{row['real_called_fake']:.1%}")
     for name, row in result["faces_by_size"].items():
         print(f"faces {name:20s} n={row['n']:5d}  called fake {row['called_fake']:.1%}")
+    for name, row in result["faces_by_edge"].items():
+        print(f"faces {name:16s} n={row['n']:5d}  AUC {row['roc_auc']}  real called fake {row['real_called_fake']:.1%}"
+              f"  fake called fake {row['fake_called_fake']:.1%}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

@@ -125,6 +125,25 @@ export function cropBox(box, pre) {
   return [roundHalfEven(cx - side / 2), roundHalfEven(cy - side / 2), side];
 }
 
+// crop_inside: whether the square [x0, y0, side] lies wholly inside a width x height image (else the face is cut
+// by the edge, and at_edge is true).
+export function cropInside(square, width, height) {
+  const [x0, y0, side] = square;
+  return x0 >= 0 && y0 >= 0 && x0 + side <= width && y0 + side <= height;
+}
+
+// deciding_faces: the faces whose scores decide a photo (those seen whole; every face when none was), and the
+// index of the most suspicious of them (ImageResult.top_face), -1 without faces.
+export function decidingFaces(faces) {
+  const whole = faces.filter((f) => !f.at_edge);
+  const deciding = whole.length ? whole : faces;
+  let top = -1;
+  for (const f of deciding) {
+    if (top < 0 || f.score > faces[top].score) top = faces.indexOf(f);
+  }
+  return {deciding, top};
+}
+
 // An RGB image: {data: Uint8Array (H*W*3), width, height}. From RGBA pixels (alpha already composited).
 export function rgbOf(rgba, width, height) {
   const data = new Uint8Array(width * height * 3);

@@ -4,6 +4,7 @@ import * as P from './pipeline.js';
 
 const MAX_PIXELS = 50_000_000;  // the app's limits (README, "Limits")
 const MAX_FACES = 64;
+const EDGE_NOTE = "Cut by the photo's edge: shown, but not counted in the photo's verdict.";  // app.py's
 const MAX_DURATION_S = 600;
 const BATCH = 16;
 const EVIDENCE_PER_PERSON = 2;
@@ -195,6 +196,7 @@ async function analyzeImageData(imageData, whole = false) {
     ({faces, dropped} = P.chooseFaces(detectFaces(imageData, true), MAX_FACES));
     for (const f of faces) {
       f.crop_box = P.cropBox(f.box, state.pre);
+      f.at_edge = !P.cropInside(f.crop_box, w, h);
       f.crop = P.cropFace(img, f.box, state.pre);
     }
     if (!faces.length) message = 'No face was found.';
@@ -203,9 +205,12 @@ async function analyzeImageData(imageData, whole = false) {
   const t1 = performance.now();
   const scores = await score(faces.map((f) => f.crop));
   const t2 = performance.now();
-  faces.forEach((f, i) => { f.score = scores[i]; f.label = state.photo.label(scores[i]); });
-  const top = faces.length ? Math.max(...scores) : null;
-  return {kind: 'image', width: w, height: h, faces, score: top, label: state.photo.label(top), whole, message,
+  faces.forEach((f, i) => { f.score = scores[i]; f.label = state.photo.label(scores[i]); f.at_edge = !!f.at_edge; });
+  const {deciding, top: topFace} = P.decidingFaces(faces);
+  faces.forEach((f) => { f.decides = deciding.includes(f); });
+  const top = faces.length ? faces[topFace].score : null;
+  return {kind: 'image', width: w, height: h, faces, score: top, top_face: topFace, label: state.photo.label(top),
+          whole, message,
           faces_dropped: dropped, threshold: state.photo.threshold, uncertain_band: state.photo.band,
           timing: {find_ms: t1 - t0, score_ms: t2 - t1, total_ms: t2 - t0}};
 }
@@ -387,17 +392,22 @@ function showImage(result, imageData) {
     lines = [result.message];
   } else {
     const n = result.faces.length;
-    const top = result.faces.findIndex((f) => f.score === result.score);
+    const top = result.top_face;
     let which;
     if (result.whole) which = 'The whole image, analysed as one face:';
     else which = n === 1 ? 'One face was found:' : `Face ${top + 1} of ${n} is the most suspicious:`;
+    const out = result.faces.map((f, i) => (f.decides ? 0 : i + 1)).filter((i) => i > 0);
+    const edge = !out.length ? '' : `${out.length === 1 ? 'Face' : 'Faces'} ${out.join(', ')} ` +
+      `${out.length === 1 ? 'is' : 'are'} cut by the photo's edge and not counted in the verdict: the model is ` +
+      'unreliable on a face it sees only in part.';
     lines = [`${which} the model's estimate that it is fake is ${pct(result.score)}. ${bandText(state.photo)}`,
-             result.message];
+             edge, result.message];
   }
   $('result').replaceChildren(verdictBox(state.photo.kind(result.score), result.score, lines));
   drawBoxes(imageData, result);
   const cards = result.faces.map((f, i) => el('div', {class: 'card face-card'},
     el('div', {class: 'card-head'}, el('b', {}, `Face ${i + 1}`), badge(state.photo.kind(f.score), f.score)),
+    ...(f.decides ? [] : [el('p', {class: 'edge-note'}, EDGE_NOTE)]),
     el('div', {class: 'card-imgs'}, figure(f.crop, `face ${i + 1}`))));
   $('cards').replaceChildren(el('div', {class: 'cards'}, ...cards));
 }
