@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from sklearn.metrics import roc_auc_score
 
 from detector.model import FusionDetector
 from train import evaluate, shortcut_probe
@@ -205,3 +206,46 @@ def test_a_held_out_generator_is_kept_out_of_training_and_validation(tmp_path):
     assert training["train_images"] == 18 and training["val_images"] == 6  # a quarter was that generator
     with pytest.raises(SystemExit, match="no training or validation file has a source matching"):
         fit.main(common + ["--hold-out-source", "difusion", "--out", str(tmp_path / "typo")])
+
+
+def test_the_soften_probe_changes_only_the_class_it_softens(tmp_path, astronaut, tiny_checkpoint):
+    """train/soften_probe.py: softening keeps a crop's size and content and removes detail; softening only the fakes
+    leaves the reals' scores as packed (and the other way round), and softening both scores exactly the softened
+    crops."""
+    import cv2
+
+    from detector.api import Detector
+    from train import soften_probe
+
+    face = cv2.resize(astronaut[40:260, 150:370], (64, 64), interpolation=cv2.INTER_AREA)
+    crops = np.stack([np.roll(face, 3 * i, axis=1) for i in range(8)])
+    assert np.array_equal(soften_probe.soften(crops, 1.0), crops)
+    soft = soften_probe.soften(crops, 0.5)
+    assert soft.shape == crops.shape and soft.dtype == np.uint8
+    detail = [cv2.Laplacian(cv2.cvtColor(c, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for c in (crops[0], soft[0])]
+    assert detail[1] < 0.6 * detail[0]
+    with pytest.raises(ValueError):
+        soften_probe.soften(crops, 0.0)
+
+    folder = tmp_path / "pack"
+    (folder / "img").mkdir(parents=True)
+    rows = []
+    for i, crop in enumerate(crops):
+        Image.fromarray(crop).save(folder / "img" / f"{i}.png")
+        rows.append([f"img/{i}.png", i % 2, "val", "gan" if i % 2 else "camera"])
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["file", "label", "split", "source"], *rows])
+    result = soften_probe.main(["--model", str(tiny_checkpoint), "--data", str(folder), "--split", "val",
+                                "--factors", "0.5", "--out", str(tmp_path / "soften.json")])
+    assert json.loads((tmp_path / "soften.json").read_text()) == result
+    row = result["datasets"]["pack"]
+    detector = Detector.from_pretrained(tiny_checkpoint)
+    y = np.array([i % 2 for i in range(8)])
+    base, softened = detector.score_crops(crops), detector.score_crops(soft)
+    assert row["n"] == 8 and row["as packed"]["roc_auc"] == pytest.approx(roc_auc_score(y, base), abs=1e-4)
+    by = row["factors"]["0.5"]
+    assert by["fakes softened"]["mean_fake_score_of_reals"] == pytest.approx(base[y == 0].mean(), abs=1e-4)
+    assert by["reals softened"]["mean_fake_score_of_fakes"] == pytest.approx(base[y == 1].mean(), abs=1e-4)
+    assert by["both softened"]["mean_fake_score_of_reals"] == pytest.approx(softened[y == 0].mean(), abs=1e-4)
+    assert by["mean score per source (as packed -> softened)"]["gan"][1] == pytest.approx(softened[y == 1].mean(),
+                                                                                           abs=1e-4)
