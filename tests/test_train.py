@@ -251,6 +251,40 @@ def test_sbi_training_runs(tmp_path):
     assert config["training"]["sbi"] is True and config["training"]["augment"] == "flip"
 
 
+def test_soften_reals_softens_only_real_faces_and_is_recorded(tmp_path, astronaut):
+    """fit.py --soften-reals P: each real face (never a fake) is softened with chance P before the augmentation."""
+    import cv2
+
+    from train.data import ArrayDataset, flip_transform
+
+    face = cv2.resize(astronaut[40:260, 150:370], (64, 64), interpolation=cv2.INTER_AREA)
+    x = np.stack([face] * 6)
+    y = np.array([0, 1, 0, 1, 0, 1])
+    no_flip = flip_transform()
+    no_flip.transforms = no_flip.transforms[1:]  # keep only the scaling to [0, 1]
+
+    def detail(t: torch.Tensor) -> float:
+        gray = (t.permute(1, 2, 0).numpy().mean(-1) * 255).astype(np.float32)
+        return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+
+    torch.manual_seed(0)
+    always = ArrayDataset(x, y, no_flip, soften_reals=1.0)
+    never = ArrayDataset(x, y, no_flip, soften_reals=0.0)
+    for i in range(6):
+        (soft, label), (plain, _) = always[i], never[i]
+        assert float(label) == y[i]  # softening never changes a label
+        if y[i] == 0:
+            assert detail(soft) < 0.8 * detail(plain)
+        else:
+            assert torch.equal(soft, plain)
+    data = make_layout(tmp_path / "d", "lower", n=6)
+    _fit(data, tmp_path / "run", "--epochs", "1", "--augment", "flip", "--soften-reals", "0.5")
+    config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert config["training"]["soften_reals"] == 0.5
+    with pytest.raises(SystemExit):
+        _fit(data, tmp_path / "bad", "--epochs", "1", "--soften-reals", "1.5")
+
+
 def test_sbi_changes_pixels_only_inside_the_mask(astronaut):
     rng = np.random.default_rng(3)
     face = astronaut[40:200, 140:300].copy()

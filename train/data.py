@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -400,30 +401,49 @@ def flip_transform() -> v2.Compose:
     return v2.Compose([v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True)])
 
 
+# --soften-reals: a softened real face is shrunk to this fraction of its side (drawn uniformly) and enlarged back
+SOFTEN_FACTORS = (0.35, 0.8)
+
+
+def soften(image: np.ndarray, factor: float) -> np.ndarray:
+    """An ``(S, S, 3)`` uint8 image shrunk to ``factor`` of its side (area averaging) and enlarged back (bilinear):
+    the same face with less fine detail, as an upscaled or downscaled photo has."""
+    side = image.shape[0]
+    small = max(2, round(side * factor))
+    return cv2.resize(cv2.resize(image, (small, small), interpolation=cv2.INTER_AREA), (side, side),
+                      interpolation=cv2.INTER_LINEAR)
+
+
 class ArrayDataset(Dataset):
     """Images held in memory as ``(N, S, S, 3)`` uint8 -> ``(3, S, S)`` float in [0, 1] and a float label."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, transform: v2.Compose,
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0),
-                 sbi_keypoints: np.ndarray | None = None, sbi_probability: float = 0.5) -> None:
+                 sbi_keypoints: np.ndarray | None = None, sbi_probability: float = 0.5,
+                 soften_reals: float = 0.0) -> None:
         self.x, self.y, self.transform = x, y, transform
         self.mean, self.std = mean, std
         # with keypoints, each real face is replaced by its self-blended pseudo-fake with this probability
         self.sbi_keypoints = sbi_keypoints
         self.sbi_probability = sbi_probability
+        # each real face (that stays real) is softened with this probability, before the augmentation, so that a
+        # soft face is no sign of a fake (train/soften_probe.py measured that it was)
+        self.soften_reals = soften_reals
 
     def __len__(self) -> int:
         return len(self.y)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, label = self.x[i], float(self.y[i])
-        if self.sbi_keypoints is not None and label == 0.0:
-            from train.sbi import self_blend
-
+        if label == 0.0 and (self.sbi_keypoints is not None or self.soften_reals > 0):
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))  # follows torch's seeded RNG
-            if rng.random() < self.sbi_probability:
+            if self.sbi_keypoints is not None and rng.random() < self.sbi_probability:
+                from train.sbi import self_blend
+
                 image, _ = self_blend(image, self.sbi_keypoints[i], rng)
                 label = 1.0
+            elif rng.random() < self.soften_reals:
+                image = soften(image, float(rng.uniform(*SOFTEN_FACTORS)))
         img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
         img = normalise(self.transform(img), self.mean, self.std)
         return img, torch.tensor(label)

@@ -18,22 +18,20 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from detector.api import Detector
 from train.data import dataset_name, discover, limit_split, load_split, sources
+from train.data import soften as soften_one
 
 
 def soften(crops: np.ndarray, factor: float) -> np.ndarray:
-    """``(N, S, S, 3)`` uint8 crops shrunk to ``factor`` of their side and enlarged back."""
+    """``(N, S, S, 3)`` uint8 crops shrunk to ``factor`` of their side and enlarged back (``train.data.soften``, the
+    softening ``fit.py --soften-reals`` trains with)."""
     if not 0 < factor <= 1:
         raise ValueError(f"factor must be in (0, 1], got {factor}")
-    side = crops.shape[1]
-    small = max(2, round(side * factor))
-    return np.stack([cv2.resize(cv2.resize(c, (small, small), interpolation=cv2.INTER_AREA), (side, side),
-                                interpolation=cv2.INTER_LINEAR) for c in crops])
+    return np.stack([soften_one(c, factor) for c in crops])
 
 
 def _summary(y: np.ndarray, scores: np.ndarray) -> dict:
