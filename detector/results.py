@@ -77,7 +77,8 @@ class ImageResult:
         deciding = deciding_faces(self.faces)
         if not deciding:
             return None
-        return self.faces.index(max(deciding, key=lambda f: f.score))
+        top = max(deciding, key=lambda f: f.score)
+        return next(i for i, f in enumerate(self.faces) if f is top)  # by identity: faces hold numpy arrays
 
     def decides(self, face: FaceResult) -> bool:
         """Whether ``face`` is among the faces that decide this photo's verdict."""
