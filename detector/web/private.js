@@ -187,7 +187,7 @@ async function analyzeImageData(imageData, whole = false) {
   if (whole) {
     const side = Math.max(w, h);
     faces = [{box: [0, 0, w, h], crop_box: [-Math.floor((side - w) / 2), -Math.floor((side - h) / 2), side],
-              confidence: 1, crop: P.wholeImageInput(img, state.pre.img_size)}];
+              confidence: 1, at_edge: false, crop: P.wholeImageInput(img, state.pre.img_size)}];
     if (!detectFaces(imageData, false).length) {
       message = 'No face was detected in this image: the score is for the whole image analysed as if it were one ' +
                 'face crop, which is only meaningful for an already-cropped face.';
@@ -205,7 +205,7 @@ async function analyzeImageData(imageData, whole = false) {
   const t1 = performance.now();
   const scores = await score(faces.map((f) => f.crop));
   const t2 = performance.now();
-  faces.forEach((f, i) => { f.score = scores[i]; f.label = state.photo.label(scores[i]); f.at_edge = !!f.at_edge; });
+  faces.forEach((f, i) => { f.score = scores[i]; f.label = state.photo.label(scores[i]); });
   const {deciding, top: topFace} = P.decidingFaces(faces);
   faces.forEach((f) => { f.decides = deciding.includes(f); });
   const top = faces.length ? faces[topFace].score : null;
