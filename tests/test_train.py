@@ -251,7 +251,7 @@ def test_sbi_training_runs(tmp_path):
     assert config["training"]["sbi"] is True and config["training"]["augment"] == "flip"
 
 
-def test_soften_reals_softens_only_real_faces_and_is_recorded(tmp_path, astronaut):
+def test_soften_reals_softens_only_real_faces(astronaut):
     """fit.py --soften-reals P: each real face (never a fake) is softened with chance P before the augmentation."""
     import cv2
 
@@ -277,12 +277,19 @@ def test_soften_reals_softens_only_real_faces_and_is_recorded(tmp_path, astronau
             assert detail(soft) < 0.8 * detail(plain)
         else:
             assert torch.equal(soft, plain)
+
+
+@pytest.mark.parametrize(("option", "key", "bad"), [("--soften-reals", "soften_reals", "1.5"),
+                                                    ("--plain-background", "plain_background", "-0.1")])
+def test_a_training_probability_is_recorded_and_a_bad_one_refused(tmp_path, option, key, bad):
+    """fit.py --soften-reals P and --plain-background P (tests/test_background.py) run, are stored in the
+    checkpoint's training record, and refuse what is not a probability."""
     data = make_layout(tmp_path / "d", "lower", n=6)
-    _fit(data, tmp_path / "run", "--epochs", "1", "--augment", "flip", "--soften-reals", "0.5")
+    _fit(data, tmp_path / "run", "--epochs", "1", "--augment", "flip", option, "0.5")
     config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
-    assert config["training"]["soften_reals"] == 0.5
-    with pytest.raises(SystemExit):
-        _fit(data, tmp_path / "bad", "--epochs", "1", "--soften-reals", "1.5")
+    assert config["training"][key] == 0.5
+    with pytest.raises(SystemExit, match="must be a probability"):
+        _fit(data, tmp_path / "bad", "--epochs", "1", option, bad)
 
 
 def test_sbi_changes_pixels_only_inside_the_mask(astronaut):

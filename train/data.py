@@ -420,7 +420,7 @@ class ArrayDataset(Dataset):
     def __init__(self, x: np.ndarray, y: np.ndarray, transform: v2.Compose,
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0),
                  sbi_keypoints: np.ndarray | None = None, sbi_probability: float = 0.5,
-                 soften_reals: float = 0.0) -> None:
+                 soften_reals: float = 0.0, plain_background: float = 0.0) -> None:
         self.x, self.y, self.transform = x, y, transform
         self.mean, self.std = mean, std
         # with keypoints, each real face is replaced by its self-blended pseudo-fake with this probability
@@ -429,6 +429,10 @@ class ArrayDataset(Dataset):
         # each real face (that stays real) is softened with this probability, before the augmentation, so that a
         # soft face is no sign of a fake (train/soften_probe.py measured that it was)
         self.soften_reals = soften_reals
+        # each face of either class gets a flat background with this probability (train/background_probe.py measured
+        # that a plain studio background read as fake); the segmenter is made in the worker that first needs it
+        self.plain_background = plain_background
+        self._masks = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -444,6 +448,20 @@ class ArrayDataset(Dataset):
                 label = 1.0
             elif rng.random() < self.soften_reals:
                 image = soften(image, float(rng.uniform(*SOFTEN_FACTORS)))
+        if self.plain_background > 0:
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
+            if rng.random() < self.plain_background:
+                image = self._plain(image, rng)
         img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
         img = normalise(self.transform(img), self.mean, self.std)
         return img, torch.tensor(label)
+
+    def _plain(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        from train.background import PersonMasks, plain_background
+
+        if self._masks is None:
+            self._masks = PersonMasks()
+        return plain_background(image, self._masks.mask(image), rng)
+
+    def __getstate__(self) -> dict:  # the segmenter does not cross into worker processes
+        return {**self.__dict__, "_masks": None}

@@ -91,6 +91,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--soften-reals", type=float, default=0.0, metavar="P",
                    help="chance a real training face is softened (shrunk to 35-80 %% of its side and enlarged back) "
                         "before the augmentation, so softness stops reading as fake (train/soften_probe.py)")
+    p.add_argument("--plain-background", type=float, default=0.0, metavar="P",
+                   help="chance a training face of either class gets a flat background (its own mean colour or a "
+                        "studio grey; MediaPipe selfie segmentation), so a plain background stops reading as fake "
+                        "(train/background_probe.py)")
     p.add_argument("--detect-faces", action="store_true",
                    help="the data are full photos/videos: crop faces with the inference face pipeline (cached)")
     p.add_argument("--frames-per-video", type=int, default=8, help="with --detect-faces: frames sampled per video")
@@ -284,8 +288,10 @@ def main(argv: list[str] | None = None) -> dict:
                "mixed": lambda: mixed_transform(args.img_size)}[args.augment]()
     if not 0 <= args.soften_reals <= 1:
         raise SystemExit(f"error: --soften-reals must be a probability, got {args.soften_reals}")
+    if not 0 <= args.plain_background <= 1:
+        raise SystemExit(f"error: --plain-background must be a probability, got {args.plain_background}")
     train_set = ArrayDataset(xt, yt, augment, pre.mean, pre.std, keypoints, args.sbi_probability,
-                             args.soften_reals)
+                             args.soften_reals, args.plain_background)
     pin = device.type == "cuda"
     sampler = None
     if args.balance_sources:
@@ -358,7 +364,7 @@ def main(argv: list[str] | None = None) -> dict:
                                   "train_images": int(len(yt)), "val_images": int(len(yv)),
                                   "seed": args.seed, "device": str(device), "precision": args.precision,
                                   "sbi": args.sbi, "augment": args.augment, "init": args.init,
-                                  "soften_reals": args.soften_reals,
+                                  "soften_reals": args.soften_reals, "plain_background": args.plain_background,
                                   "balance_sources": args.balance_sources, "train_last": args.train_last,
                                   "held_out_sources": args.hold_out_source,
                                   "init_training": init_training, "init_backbones": backbone_sources,

@@ -59,6 +59,21 @@ def probe(detector: Detector, crops: np.ndarray, y: np.ndarray, factors: list[fl
     return out
 
 
+def load_probe_set(data: Path, split_name: str, limit: int | None,
+                   size: int) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """A packed dataset's split (at most ``limit`` items, seeded) as crops of ``size``, labels and each item's source
+    (``None`` when the manifest names none)."""
+    split = limit_split(discover(data)[split_name], limit, seed=0)
+    if not split.files:
+        raise SystemExit(f"{data}: no {split_name} items")
+    crops, y, skipped = load_split(split, size)
+    if skipped:
+        raise SystemExit(f"{data}: {skipped} unreadable items")
+    own = sources(data)
+    names = [own.get(f, dataset_name(data)) for f in split.files] if own else None
+    return crops, np.asarray(y), names
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="checkpoint folder or Hub id (default: the bundled model)")
@@ -71,22 +86,24 @@ def main(argv: list[str] | None = None) -> dict:
     detector = Detector.from_pretrained(args.model)
     result = {"model": detector.name, "split": args.split, "datasets": {}}
     for data in args.data:
-        split = limit_split(discover(data)[args.split], args.limit, seed=0)
-        if not split.files:
-            raise SystemExit(f"{data}: no {args.split} items")
-        crops, y, skipped = load_split(split, detector.pre.img_size)
-        if skipped:
-            raise SystemExit(f"{data}: {skipped} unreadable items")
-        own = sources(data)
-        names = [own.get(f, dataset_name(data)) for f in split.files] if own else None
-        result["datasets"][dataset_name(data)] = row = probe(detector, crops, np.asarray(y), args.factors, names)
-        print(dataset_name(data), json.dumps({k: v for k, v in row.items() if k != "factors"}))
-        for factor, r in row["factors"].items():
-            print(f"  soften {factor}: " + "; ".join(f"{k} {v}" for k, v in r.items() if "per source" not in k))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        crops, y, names = load_probe_set(data, args.split, args.limit, detector.pre.img_size)
+        result["datasets"][dataset_name(data)] = row = probe(detector, crops, y, args.factors, names)
+        print_row(dataset_name(data), row, "factors", "soften ")
+    write_result(args.out, result)
     return result
+
+
+def print_row(name: str, row: dict, variants: str, prefix: str = "") -> None:
+    """One dataset's probe: its summary on one line, then a line per variant (without the per-source means)."""
+    print(name, json.dumps({k: v for k, v in row.items() if k != variants}))
+    for variant, r in row[variants].items():
+        print(f"  {prefix}{variant}: " + "; ".join(f"{k} {v}" for k, v in r.items() if "per source" not in k))
+
+
+def write_result(out: Path | None, result: dict) -> None:
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
