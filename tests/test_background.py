@@ -80,6 +80,12 @@ def test_plain_background_treats_real_and_fake_alike(masks, astronaut):
     changed = (outputs[0] - plain).abs().amax(0) > 2 / 255
     assert changed[torch.from_numpy(outside)].float().mean() > 0.9
     assert not changed[torch.from_numpy(inside)].any()
+    # --plain-background-keep: a face marked to keep its background (a generated fake's is generated too) keeps it
+    kept = ArrayDataset(x, y, no_flip, plain_background=1.0, keep_background=np.array([False, True]))
+    torch.manual_seed(7)
+    assert torch.equal(kept[1][0], plain)
+    torch.manual_seed(7)
+    assert torch.equal(kept[0][0], outputs[0])
 
 
 def _pack(folder, crops, labels) -> None:

@@ -174,6 +174,23 @@ def _sourced_split(root, cycle):
     return _manifest(root, rows)
 
 
+def test_generated_fakes_can_keep_their_backgrounds(tmp_path, caplog):
+    """fit.py --plain-background P --plain-background-keep NAME: the faces of matching sources keep their
+    background (tests/test_background.py shows the per-face rule), and the run records which sources did."""
+    import logging
+
+    from train import fit
+
+    manifest = _sourced_split(tmp_path, ["camera", "gan", "camera", "Diffusion-Y"])
+    with caplog.at_level(logging.INFO, logger="train.fit"):
+        fit.main(["--data", str(manifest), "--backbones", "meso4", "--img-size", str(SIZE), "--epochs", "1",
+                  "--workers", "0", "--batch-size", "8", "--no-cache", "--plain-background", "0.5",
+                  "--plain-background-keep", "GAN", "diffusion", "--out", str(tmp_path / "run")])
+    training = json.loads((tmp_path / "run" / "best" / "config.json").read_text())["training"]
+    assert training["plain_background"] == 0.5 and training["plain_background_keep"] == ["GAN", "diffusion"]
+    assert "12 training faces keep their background" in caplog.text  # half of the 24 are gan or Diffusion-Y
+
+
 def test_training_with_robust_augmentation_and_source_balance(tmp_path):
     from train import fit
 

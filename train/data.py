@@ -158,11 +158,15 @@ def source_of(datasets: list[Path]) -> dict[Path, str]:
     return origin
 
 
+def source_matches(source: str, names: list[str]) -> bool:
+    """Whether a source's name contains one of ``names`` (case-insensitive)."""
+    return any(n.lower() in source.lower() for n in names)
+
+
 def hold_out(split: Split, origin: dict[Path, str], names: list[str]) -> tuple[Split, int]:
     """``split`` without the files whose source contains one of ``names`` (case-insensitive), and how many went:
     a generator kept out of training, so that a model's score on it says how it does on generators it never saw."""
-    wanted = [n.lower() for n in names]
-    keep = [i for i, f in enumerate(split.files) if not any(n in origin.get(f, "").lower() for n in wanted)]
+    keep = [i for i, f in enumerate(split.files) if not source_matches(origin.get(f, ""), names)]
     return Split([split.files[i] for i in keep], [split.labels[i] for i in keep]), len(split.files) - len(keep)
 
 
@@ -420,7 +424,8 @@ class ArrayDataset(Dataset):
     def __init__(self, x: np.ndarray, y: np.ndarray, transform: v2.Compose,
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0),
                  sbi_keypoints: np.ndarray | None = None, sbi_probability: float = 0.5,
-                 soften_reals: float = 0.0, plain_background: float = 0.0) -> None:
+                 soften_reals: float = 0.0, plain_background: float = 0.0,
+                 keep_background: np.ndarray | None = None) -> None:
         self.x, self.y, self.transform = x, y, transform
         self.mean, self.std = mean, std
         # with keypoints, each real face is replaced by its self-blended pseudo-fake with this probability
@@ -432,6 +437,7 @@ class ArrayDataset(Dataset):
         # each face of either class gets a flat background with this probability (train/background_probe.py measured
         # that a plain studio background read as fake); the segmenter is made in the worker that first needs it
         self.plain_background = plain_background
+        self.keep_background = keep_background  # per face: True where its background is left as it is
         self._masks = None
 
     def __len__(self) -> int:
@@ -450,7 +456,8 @@ class ArrayDataset(Dataset):
                 image = soften(image, float(rng.uniform(*SOFTEN_FACTORS)))
         if self.plain_background > 0:
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
-            if rng.random() < self.plain_background:
+            keep = self.keep_background is not None and bool(self.keep_background[i])
+            if rng.random() < self.plain_background and not keep:
                 image = self._plain(image, rng)
         img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
         img = normalise(self.transform(img), self.mean, self.std)

@@ -35,8 +35,8 @@ from detector.errors import ConfigError
 from detector.checkpoint import read_config, resolve_checkpoint
 from detector.model import FusionDetector
 from train.data import (ArrayDataset, FaceCropping, balanced_weights, discover_many, flip_transform, hold_out,
-                        light_transform, limit_split, load_split, mixed_transform, robust_transform, source_of,
-                        train_transform)
+                        light_transform, limit_split, load_split, mixed_transform, robust_transform, source_matches,
+                        source_of, train_transform)
 from train.metrics import binary_metrics
 
 log = logging.getLogger("train.fit")
@@ -95,6 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="chance a training face of either class gets a flat background (its own mean colour or a "
                         "studio grey; MediaPipe selfie segmentation), so a plain background stops reading as fake "
                         "(train/background_probe.py)")
+    p.add_argument("--plain-background-keep", nargs="+", default=None, metavar="SOURCE",
+                   help="with --plain-background: faces whose source contains one of these names (case-insensitive) "
+                        "keep their background, e.g. fully generated fakes, whose background is generated too")
     p.add_argument("--detect-faces", action="store_true",
                    help="the data are full photos/videos: crop faces with the inference face pipeline (cached)")
     p.add_argument("--frames-per-video", type=int, default=8, help="with --detect-faces: frames sampled per video")
@@ -255,7 +258,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     splits = discover_many(args.data, seed=args.seed)
     cache = None if args.no_cache else CACHE
-    origin = source_of(args.data) if args.hold_out_source or args.balance_sources else {}
+    origin = source_of(args.data) if args.hold_out_source or args.balance_sources or args.plain_background_keep else {}
     if args.hold_out_source:
         held = {}
         for name in ("train", "val"):
@@ -290,8 +293,15 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"error: --soften-reals must be a probability, got {args.soften_reals}")
     if not 0 <= args.plain_background <= 1:
         raise SystemExit(f"error: --plain-background must be a probability, got {args.plain_background}")
+    keep_background = None
+    if args.plain_background_keep:
+        if skipped_t or len(yt) != len(train_split.files):
+            raise SystemExit("error: --plain-background-keep needs one face crop per training file.")
+        keep_background = np.array([source_matches(origin.get(f, ""), args.plain_background_keep)
+                                    for f in train_split.files])
+        log.info("%d training faces keep their background (--plain-background-keep)", int(keep_background.sum()))
     train_set = ArrayDataset(xt, yt, augment, pre.mean, pre.std, keypoints, args.sbi_probability,
-                             args.soften_reals, args.plain_background)
+                             args.soften_reals, args.plain_background, keep_background)
     pin = device.type == "cuda"
     sampler = None
     if args.balance_sources:
@@ -365,6 +375,7 @@ def main(argv: list[str] | None = None) -> dict:
                                   "seed": args.seed, "device": str(device), "precision": args.precision,
                                   "sbi": args.sbi, "augment": args.augment, "init": args.init,
                                   "soften_reals": args.soften_reals, "plain_background": args.plain_background,
+                                  "plain_background_keep": args.plain_background_keep,
                                   "balance_sources": args.balance_sources, "train_last": args.train_last,
                                   "held_out_sources": args.hold_out_source,
                                   "init_training": init_training, "init_backbones": backbone_sources,
