@@ -36,7 +36,7 @@ def merge(fusion: FusionDetector, expert: FusionDetector, weight: float) -> Fusi
     if shared:
         raise ValueError(f"both checkpoints have {shared}; a fusion's members must be distinct")
     a, b = fusion.preprocessing, expert.preprocessing
-    if (a.img_size, a.mean, a.std) != (b.img_size, b.mean, b.std):
+    if (a.img_size, list(a.mean), list(a.std)) != (b.img_size, list(b.mean), list(b.std)):
         raise ValueError(f"the checkpoints read different inputs: {a.img_size} px, mean {a.mean}, std {a.std} "
                          f"against {b.img_size} px, mean {b.mean}, std {b.std}")
     pre = a.to_dict()
