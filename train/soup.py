@@ -1,0 +1,90 @@
+"""Average the weights of fused checkpoints fine-tuned from one parent (a "model soup").
+
+    python train/soup.py --out runs/soup runs/step7/best runs/ft-a/best runs/ft-b/best [--weights 2 1 1]
+
+Fine-tunes that start from the same weights stay in one basin of the loss, and their weight average often
+generalises better than any one of them (Wortsman et al., "Model soups", ICML 2022; with the parent among the
+ingredients it is also the interpolation of WiSE-FT, Wortsman et al., CVPR 2022), at no cost at inference: the
+result is one ordinary fusion checkpoint of the same size. Every checkpoint must have the same members, head and
+input (size, scaling); the first one's preprocessing is kept (crop geometry, JPEG round trip) and its calibration
+reset (average uncalibrated checkpoints: calibration folds a temperature into the head), so run ``train/calibrate.py`` and ``train/calibrate_clips.py`` on the soup next.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from detector.checkpoint import read_config, resolve_checkpoint
+from detector.model import FusionDetector
+from train.fit import load_source
+
+
+def _reads(model: FusionDetector) -> tuple:
+    pre = model.preprocessing
+    return (pre.img_size, list(pre.mean), list(pre.std), [dict(m) for m in pre.members])
+
+
+def soup(models: list[FusionDetector], weights: list[float] | None = None) -> FusionDetector:
+    """The weighted average of ``models`` (uniform by default), as a new fusion; the inputs are left as they are."""
+    if len(models) < 2:
+        raise ValueError("a soup needs at least two checkpoints")
+    weights = [1.0] * len(models) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(models) or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"need one weight >= 0 per checkpoint, not all zero; got {weights} for {len(models)}")
+    first = models[0]
+    for other in models[1:]:
+        if (other.backbone_names, other.hidden) != (first.backbone_names, first.hidden):
+            raise ValueError(f"different architectures: {first.backbone_names} (hidden {first.hidden}) against "
+                             f"{other.backbone_names} (hidden {other.hidden})")
+        if _reads(other) != _reads(first):
+            raise ValueError("the checkpoints read different inputs (size or scaling); their weights cannot be "
+                             "averaged")
+    total = sum(weights)
+    states = [m.state_dict() for m in models]
+    averaged = {}
+    for key, value in states[0].items():
+        if value.is_floating_point():
+            mix = sum(w * s[key].double() for w, s in zip(weights, states)) / total
+            averaged[key] = mix.to(value.dtype)
+        else:  # counters (BatchNorm's num_batches_tracked): the first's
+            averaged[key] = value.clone()
+    pre = first.preprocessing.to_dict()
+    pre["threshold"], pre["uncertain_band"] = 0.5, None  # the soup needs its own calibration
+    pre["video_threshold"], pre["video_uncertain_band"] = None, None
+    result = FusionDetector(first.backbone_names, pretrained=False, hidden=first.hidden, dropout=first.dropout,
+                            preprocessing=pre)
+    result.load_state_dict(averaged, strict=True)
+    return result.eval()
+
+
+def main(argv: list[str] | None = None) -> Path:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="+", help="fused checkpoints with the same members and input")
+    p.add_argument("--weights", type=float, nargs="+", default=None, help="one per checkpoint (default: equal)")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    calibrated = [c for c in args.checkpoints if "calibration" in read_config(resolve_checkpoint(c))]
+    if calibrated:  # calibrate.py folds a temperature into the head: averaging would mix scales
+        raise SystemExit(f"error: {calibrated} are calibrated (a temperature is folded into the head); average the "
+                         "uncalibrated checkpoints they came from, then calibrate the soup")
+    loaded = [load_source(c) for c in args.checkpoints]
+    try:
+        result = soup([m for m, _ in loaded], args.weights)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    weights = args.weights or [1.0] * len(args.checkpoints)
+    record = {"soup": [{"checkpoint": str(c), "weight": w, "training": t}
+                       for c, w, (_, t) in zip(args.checkpoints, weights, loaded)]}
+    parts = " + ".join(f"{w:g} x {c}" for c, w in zip(args.checkpoints, weights))
+    given = f" --weights {' '.join(f'{w:g}' for w in args.weights)}" if args.weights else ""
+    card = (f"Weight average (model soup) of {parts}, normalised by the weights' sum, made by "
+            f"`python train/soup.py --out {args.out} {' '.join(args.checkpoints)}{given}`. Uncalibrated until "
+            "train/calibrate.py has run on it.\n")
+    result.save_checkpoint(args.out, card_text=card, extra_config=record)
+    print(f"soup of {len(args.checkpoints)} checkpoints -> {args.out}")
+    return args.out
+
+
+if __name__ == "__main__":
+    main()
