@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -15,7 +16,7 @@ from detector.model import FusionDetector
 from train import evaluate, fit
 from train.data import LayoutError, discover, load_split
 from train.metrics import binary_metrics
-from train.sbi import face_mask, self_blend
+from train.sbi import _jitter_detail, face_mask, self_blend
 
 SIZE = 32
 
@@ -280,9 +281,10 @@ def test_soften_reals_softens_only_real_faces(astronaut):
 
 
 @pytest.mark.parametrize(("option", "key", "bad"), [("--soften-reals", "soften_reals", "1.5"),
-                                                    ("--plain-background", "plain_background", "-0.1")])
+                                                    ("--plain-background", "plain_background", "-0.1"),
+                                                    ("--sbi-detail", "sbi_detail", "2")])
 def test_a_training_probability_is_recorded_and_a_bad_one_refused(tmp_path, option, key, bad):
-    """fit.py --soften-reals P and --plain-background P (tests/test_background.py) run, are stored in the
+    """fit.py --soften-reals P, --plain-background P (tests/test_background.py) and --sbi-detail P run, are stored in the
     checkpoint's training record, and refuse what is not a probability."""
     data = make_layout(tmp_path / "d", "lower", n=6)
     _fit(data, tmp_path / "run", "--epochs", "1", "--augment", "flip", option, "0.5")
@@ -302,6 +304,30 @@ def test_sbi_changes_pixels_only_inside_the_mask(astronaut):
         assert outside.any() and (~outside).any()
         assert np.array_equal(fake[outside], face[outside])
         assert np.abs(fake[~outside].astype(int) - face[~outside]).mean() > 0.5
+
+
+def test_sbi_detail_resamples_or_sharpens_the_source_and_nothing_outside_the_mask(astronaut):
+    """fit.py --sbi-detail P: the pseudo-fake's source face is resampled (softer) or sharpened, both large changes
+    of its fine detail; the blend still leaves every pixel outside the mask as it was; detail=0 draws nothing more
+    (earlier runs keep their exact pseudo-fakes)."""
+    face = astronaut[40:200, 140:300].copy()
+    keypoints = np.array([[60, 70], [105, 70], [82, 95], [82, 120], [35, 80], [130, 80]], np.float32)
+
+    def detail(img):
+        grey = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F)).mean())
+
+    ratios = [detail(_jitter_detail(face.astype(np.float32), np.random.default_rng(s))) / detail(face)
+              for s in range(16)]
+    assert all(r < 0.7 or r > 1.2 for r in ratios)
+    assert sum(r < 0.7 for r in ratios) >= 3 and sum(r > 1.2 for r in ratios) >= 3
+    for seed in range(5):
+        plain, mask = self_blend(face, keypoints, np.random.default_rng(seed))
+        again, same_mask = self_blend(face, keypoints, np.random.default_rng(seed), detail=0.0)
+        assert np.array_equal(plain, again) and np.array_equal(mask, same_mask)
+        changed, mask_d = self_blend(face, keypoints, np.random.default_rng(seed), detail=1.0)
+        assert np.array_equal(changed[mask_d == 0], face[mask_d == 0])
+        assert not np.array_equal(changed, plain)
 
 
 def test_sbi_mask_without_keypoints_is_a_centred_face_ellipse():

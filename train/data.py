@@ -425,12 +425,13 @@ class ArrayDataset(Dataset):
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0),
                  sbi_keypoints: np.ndarray | None = None, sbi_probability: float = 0.5,
                  soften_reals: float = 0.0, plain_background: float = 0.0,
-                 keep_background: np.ndarray | None = None) -> None:
+                 keep_background: np.ndarray | None = None, sbi_detail: float = 0.0) -> None:
         self.x, self.y, self.transform = x, y, transform
         self.mean, self.std = mean, std
         # with keypoints, each real face is replaced by its self-blended pseudo-fake with this probability
         self.sbi_keypoints = sbi_keypoints
         self.sbi_probability = sbi_probability
+        self.sbi_detail = sbi_detail  # chance a pseudo-fake's source is also resampled or sharpened
         # each real face (that stays real) is softened with this probability, before the augmentation, so that a
         # soft face is no sign of a fake (train/soften_probe.py measured that it was)
         self.soften_reals = soften_reals
@@ -450,7 +451,7 @@ class ArrayDataset(Dataset):
             if self.sbi_keypoints is not None and rng.random() < self.sbi_probability:
                 from train.sbi import self_blend
 
-                image, _ = self_blend(image, self.sbi_keypoints[i], rng)
+                image, _ = self_blend(image, self.sbi_keypoints[i], rng, self.sbi_detail)
                 label = 1.0
             elif rng.random() < self.soften_reals:
                 image = soften(image, float(rng.uniform(*SOFTEN_FACTORS)))

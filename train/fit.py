@@ -88,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sbi", action="store_true",
                    help="add self-blended pseudo-fakes made from the real training faces (SBI)")
     p.add_argument("--sbi-probability", type=float, default=0.5, help="chance a real face becomes an SBI fake")
+    p.add_argument("--sbi-detail", type=float, default=0.0,
+                   help="chance an SBI fake's source face is also resampled (down to 40-80 %% and up) or sharpened, "
+                        "so that the blended face's detail differs from its surroundings (default 0: off)")
     p.add_argument("--soften-reals", type=float, default=0.0, metavar="P",
                    help="chance a real training face is softened (shrunk to 35-80 %% of its side and enlarged back) "
                         "before the augmentation, so softness stops reading as fake (train/soften_probe.py)")
@@ -291,6 +294,8 @@ def main(argv: list[str] | None = None) -> dict:
                "mixed": lambda: mixed_transform(args.img_size)}[args.augment]()
     if not 0 <= args.soften_reals <= 1:
         raise SystemExit(f"error: --soften-reals must be a probability, got {args.soften_reals}")
+    if not 0 <= args.sbi_detail <= 1:
+        raise SystemExit(f"error: --sbi-detail must be a probability, got {args.sbi_detail}")
     if not 0 <= args.plain_background <= 1:
         raise SystemExit(f"error: --plain-background must be a probability, got {args.plain_background}")
     keep_background = None
@@ -301,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
                                     for f in train_split.files])
         log.info("%d training faces keep their background (--plain-background-keep)", int(keep_background.sum()))
     train_set = ArrayDataset(xt, yt, augment, pre.mean, pre.std, keypoints, args.sbi_probability,
-                             args.soften_reals, args.plain_background, keep_background)
+                             args.soften_reals, args.plain_background, keep_background, args.sbi_detail)
     pin = device.type == "cuda"
     sampler = None
     if args.balance_sources:
@@ -373,7 +378,8 @@ def main(argv: list[str] | None = None) -> dict:
             extra = {"training": {"command": command, "epoch": epoch + 1, "val_metrics": val,
                                   "train_images": int(len(yt)), "val_images": int(len(yv)),
                                   "seed": args.seed, "device": str(device), "precision": args.precision,
-                                  "sbi": args.sbi, "augment": args.augment, "init": args.init,
+                                  "sbi": args.sbi, "sbi_detail": args.sbi_detail, "augment": args.augment,
+                                  "init": args.init,
                                   "soften_reals": args.soften_reals, "plain_background": args.plain_background,
                                   "plain_background_keep": args.plain_background_keep,
                                   "balance_sources": args.balance_sources, "train_last": args.train_last,

@@ -65,10 +65,28 @@ def _jitter_geometry(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
-def self_blend(img: np.ndarray, keypoints: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray,
-                                                                                               np.ndarray]:
-    """One SBI pseudo-fake of an ``(H, W, 3)`` uint8 face and the blend mask used (source = jittered copy)."""
+def _jitter_detail(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The source's fine detail changed, as a face generated at another resolution and pasted in would be: half
+    the time resampled down (to 40-80 % of its side) and up again, otherwise sharpened (unsharp mask)."""
+    h, w = img.shape[:2]
+    if rng.random() < 0.5:
+        f = rng.uniform(0.4, 0.8)
+        small = cv2.resize(img, (max(2, round(w * f)), max(2, round(h * f))), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    blurred = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.8, 1.5))
+    amount = rng.uniform(0.3, 1.0)
+    return np.clip(img + amount * (img - blurred), 0, 255)
+
+
+def self_blend(img: np.ndarray, keypoints: np.ndarray | None, rng: np.random.Generator,
+               detail: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """One SBI pseudo-fake of an ``(H, W, 3)`` uint8 face and the blend mask used (source = jittered copy).
+    ``detail``: chance that the source's fine detail is also changed (:func:`_jitter_detail`), the frequency
+    inconsistency of a face made at another resolution (the published SBI resamples or sharpens its source too);
+    0 draws nothing more, so earlier runs keep their exact pseudo-fakes."""
     source = _jitter_geometry(_jitter_colour(img, rng), rng)
+    if detail > 0 and rng.random() < detail:
+        source = _jitter_detail(source, rng)
     mask = face_mask(img.shape[:2], keypoints, rng) * float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))
     blended = source * mask[..., None] + img.astype(np.float32) * (1.0 - mask[..., None])
     out = np.clip(np.round(blended), 0, 255).astype(np.uint8)
