@@ -7,7 +7,8 @@ generalises better than any one of them (Wortsman et al., "Model soups", ICML 20
 ingredients it is also the interpolation of WiSE-FT, Wortsman et al., CVPR 2022), at no cost at inference: the
 result is one ordinary fusion checkpoint of the same size. Every checkpoint must have the same members, head and
 input (size, scaling); the first one's preprocessing is kept (crop geometry, JPEG round trip) and its calibration
-reset (average uncalibrated checkpoints: calibration folds a temperature into the head), so run ``train/calibrate.py`` and ``train/calibrate_clips.py`` on the soup next.
+reset (average uncalibrated checkpoints: calibration folds a temperature into the head), so run
+``train/calibrate.py`` and ``train/calibrate_clips.py`` on the soup next.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from train.fit import load_source
 
 def _reads(model: FusionDetector) -> tuple:
     pre = model.preprocessing
-    return (pre.img_size, list(pre.mean), list(pre.std), [dict(m) for m in pre.members])
+    return (pre.img_size, list(pre.mean), list(pre.std), [dict(m) for m in pre.members or []])
 
 
 def soup(models: list[FusionDetector], weights: list[float] | None = None) -> FusionDetector:
