@@ -58,8 +58,33 @@ def test_soups_that_cannot_be_averaged_are_refused(tmp_path):
         soup.soup([a])
     with pytest.raises(ValueError, match="weight"):
         soup.soup([a, _model(1)], [1.0])
-    first = a.save_checkpoint(tmp_path / "a")
-    calibrated = _model(1).save_checkpoint(tmp_path / "b", extra_config={"calibration": {"temperature": 1.5}})
-    with pytest.raises(SystemExit, match="calibrated"):
-        soup.main([str(first), str(calibrated), "--out", str(tmp_path / "s")])
-    assert not (tmp_path / "s").exists()
+    with pytest.raises(ValueError, match="weight"):
+        soup.soup([a, _model(1)], [-1.0, 2.0])  # the first must count
+    with pytest.raises(ValueError, match="weight"):
+        soup.soup([a, _model(1)], [0.5, -1.0])
+
+
+def test_a_negative_weight_extrapolates_and_keeps_the_first_s_running_statistics(tmp_path, capsys):
+    """--weights 1.5 -0.5 of a fine-tune and its calibrated parent: the fine-tune plus half of what fine-tuning
+    changed; BatchNorm running statistics stay the fine-tune's (a variance must stay positive); a calibrated input
+    is named in a note."""
+    tuned, parent = _model(0), _model(1)
+    with torch.no_grad():
+        for name, buf in parent.named_buffers():
+            if name.endswith("running_var"):
+                buf.mul_(4.0)  # 1.5 x v - 0.5 x 4v would be negative
+    a = tuned.save_checkpoint(tmp_path / "tuned")
+    b = parent.save_checkpoint(tmp_path / "parent", extra_config={"calibration": {"temperature": 1.5}})
+    out = soup.main([str(a), str(b), "--weights", "1.5", "-0.5", "--out", str(tmp_path / "x")])
+    assert "calibrated" in capsys.readouterr().err
+    mixed = FusionDetector.from_pretrained(out).eval()
+    st, sp, sm = tuned.state_dict(), parent.state_dict(), mixed.state_dict()
+    parameters = {n for n, _ in tuned.named_parameters()}
+    for key, value in sm.items():
+        if key in parameters:
+            assert torch.allclose(value, st[key] + 0.5 * (st[key] - sp[key]), atol=1e-6), key
+        else:
+            assert torch.equal(value, st[key]), key
+    assert any(k.endswith("running_var") for k in sm)
+    with torch.no_grad():
+        assert torch.isfinite(mixed(torch.rand(2, 3, 64, 64))).all()

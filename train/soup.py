@@ -1,19 +1,22 @@
 """Average the weights of fused checkpoints fine-tuned from one parent (a "model soup").
 
     python train/soup.py --out runs/soup runs/step7/best runs/ft-a/best runs/ft-b/best [--weights 2 1 1]
+    python train/soup.py --out runs/further runs/step7/best runs/step6 --weights 1.25 -0.25   # extrapolate
 
 Fine-tunes that start from the same weights stay in one basin of the loss, and their weight average often
 generalises better than any one of them (Wortsman et al., "Model soups", ICML 2022; with the parent among the
 ingredients it is also the interpolation of WiSE-FT, Wortsman et al., CVPR 2022), at no cost at inference: the
 result is one ordinary fusion checkpoint of the same size. Every checkpoint must have the same members, head and
 input (size, scaling); the first one's preprocessing is kept (crop geometry, JPEG round trip) and its calibration
-reset (average uncalibrated checkpoints: calibration folds a temperature into the head), so run
+reset (average uncalibrated checkpoints, or a fine-tune with the calibrated parent it started from: calibration
+folds a temperature into the head), so run
 ``train/calibrate.py`` and ``train/calibrate_clips.py`` on the soup next.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from detector.checkpoint import read_config, resolve_checkpoint
@@ -27,12 +30,17 @@ def _reads(model: FusionDetector) -> tuple:
 
 
 def soup(models: list[FusionDetector], weights: list[float] | None = None) -> FusionDetector:
-    """The weighted average of ``models`` (uniform by default), as a new fusion; the inputs are left as they are."""
+    """The weighted average of ``models`` (uniform by default), as a new fusion; the inputs are left as they are.
+    A negative weight extrapolates: ``[1 + a, -a]`` of a fine-tune and its parent is the fine-tune plus ``a`` times
+    what the fine-tuning changed (task arithmetic). Then the parameters are combined and the BatchNorm running
+    statistics taken from the first checkpoint, as a combination with a negative weight could make a variance
+    negative."""
     if len(models) < 2:
         raise ValueError("a soup needs at least two checkpoints")
     weights = [1.0] * len(models) if weights is None else [float(w) for w in weights]
-    if len(weights) != len(models) or min(weights) < 0 or sum(weights) <= 0:
-        raise ValueError(f"need one weight >= 0 per checkpoint, not all zero; got {weights} for {len(models)}")
+    if len(weights) != len(models) or weights[0] <= 0 or sum(weights) <= 0:
+        raise ValueError(f"need one weight per checkpoint, the first and the sum > 0; got {weights} for "
+                         f"{len(models)} checkpoints")
     first = models[0]
     for other in models[1:]:
         if (other.backbone_names, other.hidden) != (first.backbone_names, first.hidden):
@@ -43,12 +51,13 @@ def soup(models: list[FusionDetector], weights: list[float] | None = None) -> Fu
                              "averaged")
     total = sum(weights)
     states = [m.state_dict() for m in models]
+    parameters = {name for name, _ in first.named_parameters()}
     averaged = {}
     for key, value in states[0].items():
-        if value.is_floating_point():
+        if value.is_floating_point() and (key in parameters or min(weights) >= 0):
             mix = sum(w * s[key].double() for w, s in zip(weights, states)) / total
             averaged[key] = mix.to(value.dtype)
-        else:  # counters (BatchNorm's num_batches_tracked): the first's
+        else:  # counters (BatchNorm's num_batches_tracked), and running statistics when extrapolating: the first's
             averaged[key] = value.clone()
     pre = first.preprocessing.to_dict()
     pre["threshold"], pre["uncertain_band"] = 0.5, None  # the soup needs its own calibration
@@ -62,13 +71,15 @@ def soup(models: list[FusionDetector], weights: list[float] | None = None) -> Fu
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", nargs="+", help="fused checkpoints with the same members and input")
-    p.add_argument("--weights", type=float, nargs="+", default=None, help="one per checkpoint (default: equal)")
+    p.add_argument("--weights", type=float, nargs="+", default=None, help="one per checkpoint (default: equal); a negative one extrapolates away from that "
+                        "checkpoint")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     calibrated = [c for c in args.checkpoints if "calibration" in read_config(resolve_checkpoint(c))]
-    if calibrated:  # calibrate.py folds a temperature into the head: averaging would mix scales
-        raise SystemExit(f"error: {calibrated} are calibrated (a temperature is folded into the head); average the "
-                         "uncalibrated checkpoints they came from, then calibrate the soup")
+    if calibrated:  # calibrate.py folds a temperature into the head: fine when it is the parent the others left
+        print(f"note: {calibrated} are calibrated (a temperature is folded into the head's last layer): combine them "
+              "only with checkpoints fine-tuned from them, otherwise use the uncalibrated checkpoints they came from",
+              file=sys.stderr)
     loaded = [load_source(c) for c in args.checkpoints]
     try:
         result = soup([m for m, _ in loaded], args.weights)
