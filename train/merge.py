@@ -28,6 +28,15 @@ from detector.model import FusionDetector
 from train.fit import load_source
 
 
+def uncalibrated(fusion: FusionDetector) -> dict:
+    """A fusion's preprocessing as a dict, without its per-face and per-clip calibration (threshold and bands): what
+    a checkpoint made from others starts with, since its logit needs its own calibration."""
+    pre = fusion.preprocessing.to_dict()
+    pre["threshold"], pre["uncertain_band"] = 0.5, None
+    pre["video_threshold"], pre["video_uncertain_band"] = None, None
+    return pre
+
+
 def merge(fusion: FusionDetector, expert: FusionDetector, weight: float) -> FusionDetector:
     """The merged fusion (see the module's docstring); the inputs are left as they are."""
     if weight <= 0:
@@ -39,10 +48,8 @@ def merge(fusion: FusionDetector, expert: FusionDetector, weight: float) -> Fusi
     if (a.img_size, list(a.mean), list(a.std)) != (b.img_size, list(b.mean), list(b.std)):
         raise ValueError(f"the checkpoints read different inputs: {a.img_size} px, mean {a.mean}, std {a.std} "
                          f"against {b.img_size} px, mean {b.mean}, std {b.std}")
-    pre = a.to_dict()
+    pre = uncalibrated(fusion)
     pre["members"] = list(a.members) + list(b.members)
-    pre["threshold"], pre["uncertain_band"] = 0.5, None  # the merged logit needs its own calibration
-    pre["video_threshold"], pre["video_uncertain_band"] = None, None
     merged = FusionDetector(fusion.backbone_names + expert.backbone_names, pretrained=False,
                             hidden=fusion.hidden + expert.hidden, dropout=fusion.dropout, preprocessing=pre)
     for target, source in zip(merged.backbones, list(fusion.backbones) + list(expert.backbones)):

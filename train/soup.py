@@ -22,6 +22,7 @@ from pathlib import Path
 from detector.checkpoint import read_config, resolve_checkpoint
 from detector.model import FusionDetector
 from train.fit import load_source
+from train.merge import uncalibrated
 
 
 def _reads(model: FusionDetector) -> tuple:
@@ -59,11 +60,8 @@ def soup(models: list[FusionDetector], weights: list[float] | None = None) -> Fu
             averaged[key] = mix.to(value.dtype)
         else:  # counters (BatchNorm's num_batches_tracked), and running statistics when extrapolating: the first's
             averaged[key] = value.clone()
-    pre = first.preprocessing.to_dict()
-    pre["threshold"], pre["uncertain_band"] = 0.5, None  # the soup needs its own calibration
-    pre["video_threshold"], pre["video_uncertain_band"] = None, None
     result = FusionDetector(first.backbone_names, pretrained=False, hidden=first.hidden, dropout=first.dropout,
-                            preprocessing=pre)
+                            preprocessing=uncalibrated(first))
     result.load_state_dict(averaged, strict=True)
     return result.eval()
 
@@ -71,8 +69,8 @@ def soup(models: list[FusionDetector], weights: list[float] | None = None) -> Fu
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", nargs="+", help="fused checkpoints with the same members and input")
-    p.add_argument("--weights", type=float, nargs="+", default=None, help="one per checkpoint (default: equal); a negative one extrapolates away from that "
-                        "checkpoint")
+    p.add_argument("--weights", type=float, nargs="+", default=None,
+                   help="one per checkpoint (default: equal); a negative one extrapolates away from that checkpoint")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     calibrated = [c for c in args.checkpoints if "calibration" in read_config(resolve_checkpoint(c))]
