@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -223,9 +224,10 @@ class ModelStore:
 
 def _bundled_settings() -> Preprocessing:
     """Threshold, crop margin, video frames and aggregation of the bundled checkpoint, from its config.json (no
-    model loaded)."""
+    model loaded); video frames and aggregation from its checkpoint for videos when it has one."""
     try:
-        return read_preprocessing(default_model_path())
+        own, video = read_preprocessing(default_model_path()), read_preprocessing(default_model_path(), video=True)
+        return replace(own, video_frames=video.video_frames, video_aggregation=video.video_aggregation)
     except DetectorError:  # no bundled model: the first request says so; the sliders start at the defaults
         return Preprocessing()
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checkpoint import video_folder
 from .config import Preprocessing
 from .decision import Decision
 from .errors import CheckpointError, InputError
@@ -61,6 +62,10 @@ class Detector:
         backend: ``"auto"`` (on the CPU: ONNX Runtime where it gives the same scores within 1e-4 and is measured
             faster on this machine, else PyTorch; see :mod:`detector.runtime`), ``"torch"`` or ``"onnx"``. Grad-CAM
             always runs on PyTorch.
+        video_model: a second model for videos (a checkpoint's ``video/`` subfolder, see :meth:`from_pretrained`):
+            :meth:`analyze_video` then scores with it and judges with its decisions; photos and live streams (judged
+            face by face as frames arrive, with the per-face decision) stay with ``model``. ``self.video`` is the
+            Detector that scores videos (``self`` when there is no second model).
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Detector:
         max_duration_s: float = DEFAULT_MAX_DURATION_S,
         precision: str = "auto",
         backend: str = "auto",
+        video_model: FusionDetector | None = None,
     ) -> None:
         self.runtime = Runtime(model, device, precision, batch=_BATCH, backend=backend)
         self.device, self.precision, self.model = self.runtime.device, self.runtime.precision, self.runtime.model
@@ -83,12 +89,22 @@ class Detector:
         self.max_pixels = int(max_pixels)
         self.max_duration_s = float(max_duration_s)
         self._lock = threading.Lock()  # one forward/Grad-CAM at a time per model (hooks are per-module)
+        self.video: Detector = self
+        self._for_videos = False
+        if video_model is not None:
+            self.video = Detector(video_model, min_face_confidence, device, max_faces, max_pixels, max_duration_s,
+                                  precision, backend)
+            self.video.faces, self.video._finders = self.faces, self._finders  # one face finder for both
+            self.video._for_videos = True
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike | None = None, require_hash: bool | None = None,
                         **kwargs: object) -> Detector:
         """Load a checkpoint folder or Hub repo id; ``None`` loads the bundled default model. ``require_hash``: see
-        :meth:`FusionDetector.from_pretrained` (checkpoints from elsewhere must record their weights' SHA-256)."""
+        :meth:`FusionDetector.from_pretrained` (checkpoints from elsewhere must record their weights' SHA-256). A
+        checkpoint whose config says ``"video_model": "video"`` carries a second checkpoint in its ``video/``
+        subfolder, chosen on video clips, which scores videos (``train/video_model.py`` puts one
+        there); it is loaded, and its hash checked, the same way."""
         if name_or_path is None:
             name_or_path = default_model_path()
             if not (Path(name_or_path) / "model.safetensors").is_file():
@@ -97,11 +113,20 @@ class Detector:
                     "(--model), or train one with `python train/fit.py` (see README)."
                 )
         model = FusionDetector.from_pretrained(name_or_path, require_hash=require_hash)
-        return cls(model, **kwargs)  # type: ignore[arg-type]
+        info = getattr(model, "checkpoint_info", {})
+        sub = video_folder(Path(info["folder"]), info) if info.get("folder") else None
+        video = None
+        if sub is not None:
+            video = FusionDetector.from_pretrained(sub, require_hash=require_hash)
+            if "video_model" in video.checkpoint_info:
+                raise CheckpointError(f"{sub}: a checkpoint for videos cannot name one of its own.")
+        return cls(model, video_model=video, **kwargs)  # type: ignore[arg-type]
 
     @property
     def name(self) -> str:
-        return self.model.name
+        """The members (``efficientnet_lite0+efficientnet_lite2``), with "(model for videos)" for a checkpoint's
+        second model, so a video's result says which model scored it."""
+        return f"{self.model.name} (model for videos)" if self._for_videos else self.model.name
 
     @property
     def scope(self) -> str | None:
@@ -269,7 +294,11 @@ class Detector:
         video's score is that of its most suspicious person, labelled by the checkpoint's clip-level threshold and
         band (``threshold`` overrides the threshold). ``explain=k``: each person's ``evidence`` holds their k most
         suspicious faces with crops and Grad-CAM maps (the one place evidence frames are chosen; ``progress`` then
-        counts them after the frames)."""
+        counts them after the frames). With a model for videos (:attr:`video`), that model does all of this, with its
+        own aggregation and clip calibration."""
+        if self.video is not self:
+            return self.video.analyze_video(path, frames, aggregation, threshold, max_duration_s, keep_crops, progress,
+                                            min_face_confidence, crop_margin, explain)
         aggregation = self.pre.video_aggregation if aggregation is None else aggregation
         aggregate([0.0], aggregation)  # validate the rule before decoding anything
         frames = self.pre.video_frames if frames is None else frames

@@ -23,6 +23,7 @@ from .errors import CheckpointError, ConfigError, OfflineError
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
+VIDEO_DIR = "video"  # a checkpoint may carry a second one, for videos, in this subfolder
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
@@ -121,7 +122,8 @@ def _download(repo_id: str, revision: str | None, cache_dir: Any, local_files_on
     try:
         return Path(snapshot_download(
             repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
-            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
+            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]
+            + [f"{VIDEO_DIR}/{name}" for name in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)],
         ))
     except RepositoryNotFoundError as exc:
         raise CheckpointError(f"Hugging Face repo {repo_id!r} was not found (or is private: pass a token).") from exc
@@ -146,10 +148,31 @@ def resolve_hub(
     return resolve_checkpoint(folder)
 
 
-def read_preprocessing(name_or_path: str | os.PathLike) -> Preprocessing:
-    """A checkpoint's preprocessing (input size, crop geometry, threshold, uncertain band) without loading weights."""
-    config = read_config(resolve_checkpoint(name_or_path))
+def video_folder(folder: Path, config: dict[str, Any]) -> Path | None:
+    """The checkpoint a checkpoint names for videos (``"video_model": "video"`` in its config: the subfolder
+    ``video/``, a complete checkpoint of its own), or None when it names none and scores videos itself."""
+    name = config.get("video_model")
+    if name is None:
+        return None
+    if name != VIDEO_DIR:
+        raise CheckpointError(f"{folder / CONFIG_NAME}: 'video_model' must be {VIDEO_DIR!r} (the subfolder that holds "
+                              f"the checkpoint for videos), got {name!r}.")
+    sub = folder / VIDEO_DIR
+    if not (sub / CONFIG_NAME).is_file() or not (sub / WEIGHTS_NAME).is_file():
+        raise CheckpointError(f"{folder / CONFIG_NAME} names a checkpoint for videos in {sub}, which does not hold "
+                              f"{CONFIG_NAME} and {WEIGHTS_NAME}.")
+    return sub
+
+
+def read_preprocessing(name_or_path: str | os.PathLike, video: bool = False) -> Preprocessing:
+    """A checkpoint's preprocessing (input size, crop geometry, threshold, uncertain band) without loading weights;
+    ``video``: that of the checkpoint that scores its videos (its ``video/`` one when it names one)."""
+    folder = resolve_checkpoint(name_or_path)
+    config = read_config(folder)
+    sub = video_folder(folder, config) if video else None
+    if sub is not None:
+        folder, config = sub, read_config(sub)
     try:
         return Preprocessing.from_dict(config.get("preprocessing"))
     except ConfigError as exc:
-        raise CheckpointError(f"{name_or_path}: invalid preprocessing in {CONFIG_NAME}: {exc}") from exc
+        raise CheckpointError(f"{folder}: invalid preprocessing in {CONFIG_NAME}: {exc}") from exc

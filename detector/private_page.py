@@ -10,7 +10,8 @@ faces with MediaPipe's face detector (``@mediapipe/tasks-vision``, WebAssembly, 
 - ``index.html``, ``private.js``, ``pipeline.js``, ``verdict.css``: the page (``detector/web/``);
 - ``model.onnx`` and ``config.json``: the exported model and the checkpoint's own config (crop geometry, input
   scaling, each member's normalisation, the photo and clip decisions, class names, scope), read by the page as
-  Python reads it;
+  Python reads it; ``video/model.onnx`` and ``video/config.json`` the same for the checkpoint's model for videos,
+  when it has one (its config then says ``"video_model": "video"``), which the page scores videos with;
 - ``faces.json``: the face finder's constants (:mod:`detector.faces`), so both sides merge detections alike;
 - ``models/``: the two face-detector ``.tflite`` files; ``vendor/``: the npm packages' runtime files and licences
   (from ``node_modules``, installed by ``npm ci`` from ``package-lock.json``), with their
@@ -35,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import faces, video
+from .checkpoint import VIDEO_DIR, video_folder
 from .errors import DetectorError
 from .face_models import MODELS, model_path
 from .limits import cache_dir
@@ -129,9 +131,14 @@ def build(out: str | Path, model: str | Path | None = None, modules: Path | None
     modules = modules or node_modules()
     sources = _vendor_sources(modules)  # fail before the slow export
     checkpoint = FusionDetector.from_pretrained(model or default_model_path())
+    sub = video_folder(Path(checkpoint.checkpoint_info["folder"]), checkpoint.checkpoint_info)
+    for_video = FusionDetector.from_pretrained(sub) if sub is not None else None
     out.mkdir(parents=True, exist_ok=True)
-    export_onnx(checkpoint, out / "model.onnx")
-    (out / "config.json").write_text(json.dumps(spec(checkpoint), indent=1), encoding="utf-8")
+    for folder, fusion in ((out, checkpoint), (out / VIDEO_DIR, for_video)):
+        if fusion is not None:
+            folder.mkdir(exist_ok=True)
+            export_onnx(fusion, folder / "model.onnx")
+            (folder / "config.json").write_text(json.dumps(spec(fusion), indent=1), encoding="utf-8")
     (out / "faces.json").write_text(json.dumps(face_constants(), indent=1), encoding="utf-8")
     for kind in MODELS:
         path = model_path(kind)
@@ -163,7 +170,9 @@ def fingerprint(model: str | Path | None = None, modules: Path | None = None) ->
 
     digest = hashlib.sha256()
     folder = Path(model or default_model_path())
-    for path in [folder / "config.json", folder / "model.safetensors"] + [SOURCE / n for n in PAGE_FILES]:
+    files = [folder / "config.json", folder / "model.safetensors"]
+    files += [f for f in (folder / VIDEO_DIR / "config.json", folder / VIDEO_DIR / "model.safetensors") if f.is_file()]
+    for path in files + [SOURCE / n for n in PAGE_FILES]:
         stat = path.stat()
         digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     digest.update(json.dumps(face_constants(), sort_keys=True).encode())

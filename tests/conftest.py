@@ -20,6 +20,18 @@ def shared(sub: str) -> Path:
     return path
 
 
+def prefill_hub_cache(checkpoint: Path, hub: Path, repo_id: str) -> None:
+    """Put a checkpoint folder (subfolders too) into a Hugging Face Hub cache at ``hub`` as ``repo_id``'s main
+    snapshot, the layout huggingface_hub reads with HF_HUB_OFFLINE=1."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = hub / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(checkpoint, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+
+
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     from skimage import data

@@ -45,6 +45,10 @@ def test_loads_strictly_and_is_small_enough():
     model = FusionDetector.from_pretrained(DEFAULT_MODEL_DIR)
     assert (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size < 60 * 2**20
     assert model.preprocessing.img_size >= 64
+    if (DEFAULT_MODEL_DIR / "video").is_dir():  # the model for videos (train/video_model.py), hash checked too
+        video = FusionDetector.from_pretrained(DEFAULT_MODEL_DIR / "video", require_hash=True)
+        assert (DEFAULT_MODEL_DIR / "video" / "model.safetensors").stat().st_size < 60 * 2**20
+        assert video.preprocessing.video_threshold is not None  # its own clip calibration
 
 
 def test_card_matches_config():
@@ -61,6 +65,11 @@ def test_card_matches_config():
     assert "research use only" in card
     if "calibration" in config:  # train/calibrate.py: the temperature in the card is the one folded into the head
         assert f"Temperature {config['calibration']['temperature']} fitted on" in card
+    if config.get("video_model"):  # and the model for videos, with its own calibration
+        video = json.loads((DEFAULT_MODEL_DIR / "video" / "config.json").read_text())
+        section = card.split("## Model for videos", 1)[1]
+        assert f"Temperature {video['calibration']['temperature']} fitted on" in section
+        assert f"a clip is fake from {video['preprocessing']['video_threshold']}" in section
 
 
 def test_regression_scores_on_fixed_inputs(detector):

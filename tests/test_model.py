@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import prefill_hub_cache
 from safetensors.torch import save_file
 
 from detector.errors import CheckpointError, ConfigError, OfflineError
@@ -172,14 +173,7 @@ def test_uncached_repo_offline_says_so(tmp_path):
 
 def test_hub_repo_id_loads_offline_from_a_prefilled_cache(tiny_checkpoint, tmp_path):
     """Build the Hub cache layout by hand, then load by repo id in a fresh process with HF_HUB_OFFLINE=1."""
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hub" / "models--acme--tiny-fusion"
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    for f in tiny_checkpoint.iterdir():
-        (snapshot / f.name).write_bytes(f.read_bytes())
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
+    prefill_hub_cache(tiny_checkpoint, tmp_path / "hub", "acme/tiny-fusion")
     code = (
         "import torch; from detector.model import FusionDetector as F;"
         "m = F.from_pretrained('acme/tiny-fusion');"

@@ -88,3 +88,35 @@ def test_a_negative_weight_extrapolates_and_keeps_the_first_s_running_statistics
     assert any(k.endswith("running_var") for k in sm)
     with torch.no_grad():
         assert torch.isfinite(mixed(torch.rand(2, 3, 64, 64))).all()
+
+
+def test_unfold_takes_the_folded_temperature_out_first(tmp_path):
+    from train.calibrate import scale_logit
+
+    a, b = _model(0), _model(1)
+    plain = [m.save_checkpoint(tmp_path / n) for m, n in ((a, "a"), (b, "b"))]
+    scale_logit(a, 1 / 1.7)  # what train/calibrate.py stores for a temperature of 1.7
+    folded = a.save_checkpoint(tmp_path / "a-cal", extra_config={"calibration": {"temperature": 1.7}})
+    want = soup.main([*map(str, plain), "--weights", "2", "-1", "--out", str(tmp_path / "want")])
+    got = soup.main([str(folded), str(plain[1]), "--weights", "2", "-1", "--unfold", "0", "--out",
+                     str(tmp_path / "got")])
+    sw, sg = (FusionDetector.from_pretrained(p).state_dict() for p in (want, got))
+    assert all(torch.allclose(sw[k], sg[k], atol=1e-6) for k in sw if sw[k].is_floating_point())
+    record = json.loads((got / "config.json").read_text())["soup"]
+    assert record[0]["unfolded_temperature"] == 1.7 and "unfolded_temperature" not in record[1]
+    assert "--unfold 0" in (got / "README.md").read_text()
+    with pytest.raises(SystemExit, match="--unfold 1: not the position of a calibrated checkpoint"):
+        soup.main([str(folded), str(plain[1]), "--unfold", "1", "--out", str(tmp_path / "no")])
+
+
+def test_calibrating_a_soup_keeps_how_it_was_made(tmp_path):
+    from test_train import make_layout
+
+    from train import calibrate
+
+    dirs = [m.save_checkpoint(tmp_path / n) for m, n in ((_model(0), "a"), (_model(1), "b"))]
+    made = soup.main([*map(str, dirs), "--out", str(tmp_path / "s")])
+    data = make_layout(tmp_path / "data", "lower", n=6)
+    calibrate.main(["--model", str(made), "--data", str(data), "--out", str(tmp_path / "cal")])
+    config = json.loads((tmp_path / "cal" / "config.json").read_text())
+    assert [r["checkpoint"] for r in config["soup"]] == [str(d) for d in dirs] and "calibration" in config

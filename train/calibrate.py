@@ -26,6 +26,7 @@ from detector.checkpoint import read_config
 from detector.model import FusionDetector
 from detector.runtime import Runtime
 from train.data import discover_many, limit_split, load_split
+from train.video_model import refuse_two_models
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -78,6 +79,15 @@ def uncertain_band(labels: np.ndarray, scores: np.ndarray, threshold: float, pre
     return round(min(lo, threshold), 4), round(max(hi, threshold), 4)
 
 
+def scale_logit(model: FusionDetector, factor: float) -> None:
+    """Multiply the fusion's logit by ``factor``, in the head's last layer: ``1 / T`` folds a temperature in (what
+    calibration stores), ``T`` takes it out again (the weights training made, e.g. for ``train/soup.py --unfold``)."""
+    last = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.mul_(factor)
+        last.bias.mul_(factor)
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, required=True, help="checkpoint folder")
@@ -98,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"error: --jpeg-quality must be between 0 and 100, got {args.jpeg_quality}.")
     if args.split == "test":
         raise SystemExit("error: fit the temperature on the validation split; the test split is for the final score.")
+    refuse_two_models(args.model)
     model = FusionDetector.from_pretrained(args.model)
     if args.jpeg_quality is not None:  # before the Runtime: it reads the same preprocessing object
         model.preprocessing.jpeg_quality = args.jpeg_quality or None
@@ -109,10 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
     before = float(log_loss(y, 1 / (1 + np.exp(-logits)), labels=[0, 1]))
     after = float(log_loss(y, 1 / (1 + np.exp(-logits / temperature)), labels=[0, 1]))
 
-    last = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
-    with torch.no_grad():
-        last.weight.div_(temperature)
-        last.bias.div_(temperature)
+    scale_logit(model, 1.0 / temperature)
     calibrated = 1 / (1 + np.exp(-logits / temperature))
     threshold_before = model.preprocessing.threshold
     if args.choose_threshold:
@@ -139,7 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
     if band:
         card += (f"\nUncertain band [{band[0]}, {band[1]}): outside it, verdicts were right at least "
                  f"{args.band_precision:.0%} of the time on that split; {inside:.1%} of its images fell inside.\n")
-    extra = {k: v for k, v in config.items() if k in ("training", "weights_via")}
+    # how the weights were made: a training run, or a checkpoint combined from others (merge.py, soup.py)
+    extra = {k: v for k, v in config.items() if k in ("training", "weights_via", "merged", "soup")}
     # the chosen threshold and band live once, in preprocessing (the decision every reader uses); the calibration
     # record keeps how they were chosen
     extra["calibration"] = calibration

@@ -29,6 +29,7 @@ from detector.limits import AGGREGATIONS
 from detector.model import FusionDetector, split_config
 from detector.video import aggregate
 from train.calibrate import uncertain_band
+from train.video_model import refuse_two_models
 
 
 def read_clips(path: Path) -> list[dict]:
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--band-precision", type=float, default=0.9,
                    help="clip verdicts outside the uncertain band must be right this often (0: no band)")
     args = p.parse_args(argv)
+    refuse_two_models(args.model)
     clips = [c for path in args.clips for c in read_clips(path)]
     model = FusionDetector.from_pretrained(args.model)
     result = calibrate(clips, model.preprocessing.threshold, args.max_false_fake, args.band_precision, args.min_gain)

@@ -123,7 +123,7 @@ def score_videos(detector: Detector, split: Split, frames: int | None, aggregati
     persons (per-frame scores, detector confidences) go to ``OUT/clips.jsonl``, from which
     ``train/calibrate_clips.py`` chooses the aggregation and the clip threshold without decoding anything again."""
     scores, labels, files, verdicts = [], [], [], []
-    decision = detector.decision(threshold, clip=True)
+    decision = detector.video.decision(threshold, clip=True)  # the model for videos' own, when it has one
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "clips.jsonl", "w", encoding="utf-8") as fh:
         for path, label in tqdm(list(zip(split.files, split.labels)), desc="videos", file=sys.stderr):
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
         if not 0 <= args.jpeg_quality <= 100:
             raise SystemExit(f"error: --jpeg-quality must be between 0 and 100, got {args.jpeg_quality}.")
         detector.pre.jpeg_quality = args.jpeg_quality or None  # the Runtime reads the same object
+        detector.video.pre.jpeg_quality = detector.pre.jpeg_quality  # (the model for videos, when there is one)
     videos = video_items(args.data, args.split)
     if videos is not None:
         if not videos.files:
@@ -268,13 +269,15 @@ def main(argv: list[str] | None = None) -> dict:
                                                   args.threshold, args.out)
         level = "image (detected faces)" if args.detect_faces else "image (face crops)"
     # one decision labels the items, places the accuracy's threshold and ranks a faceless clip
-    threshold = detector.decision(args.threshold, clip=videos is not None).threshold
+    # (clips: that of the model that scores videos, Detector.video)
+    threshold = (detector.video.decision(args.threshold, clip=True) if videos is not None
+                 else detector.decision(args.threshold)).threshold
     metrics = binary_metrics(y, scores, threshold)
     metrics["verdicts"] = verdict_shares(y, verdicts)
     origin = sources(args.data)
     if origin:
         metrics["per_source"] = per_source(files, y, scores, origin, threshold)
-    name = args.name or detector.name
+    name = args.name or (detector.video if videos is not None else detector).name
     metrics.update({"model": name, "checkpoint": str(args.model or "bundled default"), "data": str(args.data),
                     "precision": detector.precision,
                     "split": args.split, "level": level,

@@ -121,6 +121,30 @@ def calibration_lines(cal: dict | None) -> list[str]:
               if cal.get("uncertain_band") else [])]
 
 
+def video_model_lines(folder: Path, config: dict) -> list[str]:
+    """The section on a checkpoint's model for videos (``train/video_model.py``), read from that model's config."""
+    if not config.get("video_model"):
+        return []
+    video = read_config(folder / config["video_model"])
+    pre = video.get("preprocessing") or {}
+    if video.get("soup"):
+        made = " + ".join(f"{part['weight']:g} x `{part['checkpoint']}`"
+                          + (f" (its folded temperature {part['unfolded_temperature']} taken out first)"
+                             if part.get("unfolded_temperature") else "") for part in video["soup"])
+        made = f"the weight combination {made}, normalised by the weights' sum (`train/soup.py`)"
+    else:
+        made = f"`{(video.get('training') or {}).get('command', 'unknown')}`"
+    headings = {"## Calibration": "### Per-face calibration (model for videos)",
+                "## Clip calibration (videos)": "### Clip calibration (model for videos)"}
+    own = [headings.get(line, line) for line in calibration_lines(with_decision(video.get("calibration"), pre, False))
+           + clip_calibration_lines(with_decision(video.get("clip_calibration"), pre, True))]
+    return ["", "## Model for videos",
+            f"- Videos are scored by a second checkpoint in `{config['video_model']}/` "
+            f"({'+'.join(video['backbones'])}, {pre.get('img_size')} px, crop margin {pre.get('crop_margin')}), "
+            f"chosen on validation clips; photos and live streams (judged face by face) by the model above. Made as "
+            f"{made}.", *own]
+
+
 def commands(training: dict) -> list[str]:
     """Every training command in a run's lineage (its own, the checkpoint it started from, its members')."""
     found = [training.get("command") or ""]
@@ -211,8 +235,10 @@ def main(argv: list[str] | None = None) -> str:
         *lineage(training),
         *([f"- {args.note}"] if args.note else []),
         *calibration_lines(with_decision(config.get("calibration"), config.get("preprocessing") or {}, False)),
-        *clip_calibration_lines(with_decision(config.get("clip_calibration"), config.get("preprocessing") or {},
-                                              True)),
+        *([] if config.get("video_model") else  # then clips are judged by the model for videos, below
+          clip_calibration_lines(with_decision(config.get("clip_calibration"), config.get("preprocessing") or {},
+                                               True))),
+        *video_model_lines(args.model, config),
         "",
         "## Evaluation (made by `train/evaluate.py`)", "",
         markdown_table(rows) if rows else "(not evaluated)", "",

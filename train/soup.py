@@ -2,6 +2,7 @@
 
     python train/soup.py --out runs/soup runs/step7/best runs/ft-a/best runs/ft-b/best [--weights 2 1 1]
     python train/soup.py --out runs/further runs/step7/best runs/step6 --weights 1.25 -0.25   # extrapolate
+    python train/soup.py --out runs/v assets/models/default runs/step6 --weights 2 -1 --unfold 0
 
 Fine-tunes that start from the same weights stay in one basin of the loss, and their weight average often
 generalises better than any one of them (Wortsman et al., "Model soups", ICML 2022; with the parent among the
@@ -10,7 +11,9 @@ result is one ordinary fusion checkpoint of the same size. Every checkpoint must
 input (size, scaling); the first one's preprocessing is kept (crop geometry, JPEG round trip) and its calibration
 reset (average uncalibrated checkpoints, or a fine-tune with the calibrated parent it started from: calibration
 folds a temperature into the head), so run
-``train/calibrate.py`` and ``train/calibrate_clips.py`` on the soup next.
+``train/calibrate.py`` and ``train/calibrate_clips.py`` on the soup next. ``--unfold I ...`` first takes the
+temperature that calibration folded into the head out of the checkpoints at those positions (0 = the first), so they
+enter with the weights their training made (the bundled checkpoint is calibrated; its uncalibrated run is not kept).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from detector.checkpoint import read_config, resolve_checkpoint
 from detector.model import FusionDetector
+from train.calibrate import scale_logit
 from train.fit import load_source
 from train.merge import uncalibrated
 
@@ -71,23 +75,37 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("checkpoints", nargs="+", help="fused checkpoints with the same members and input")
     p.add_argument("--weights", type=float, nargs="+", default=None,
                    help="one per checkpoint (default: equal); a negative one extrapolates away from that checkpoint")
+    p.add_argument("--unfold", type=int, nargs="+", default=[], metavar="I",
+                   help="positions (0 = first) of calibrated checkpoints whose folded temperature is taken out first")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    calibrated = [c for c in args.checkpoints if "calibration" in read_config(resolve_checkpoint(c))]
+    configs = [read_config(resolve_checkpoint(c)) for c in args.checkpoints]
+    temperatures = {}
+    for i in args.unfold:
+        if not 0 <= i < len(configs) or "temperature" not in configs[i].get("calibration", {}):
+            raise SystemExit(f"error: --unfold {i}: not the position of a calibrated checkpoint (0 to "
+                             f"{len(configs) - 1}, with a calibration.temperature in its config.json)")
+        temperatures[i] = float(configs[i]["calibration"]["temperature"])
+    calibrated = [c for i, (c, config) in enumerate(zip(args.checkpoints, configs))
+                  if "calibration" in config and i not in temperatures]
     if calibrated:  # calibrate.py folds a temperature into the head: fine when it is the parent the others left
         print(f"note: {calibrated} are calibrated (a temperature is folded into the head's last layer): combine them "
               "only with checkpoints fine-tuned from them, otherwise use the uncalibrated checkpoints they came from",
               file=sys.stderr)
     loaded = [load_source(c) for c in args.checkpoints]
+    for i, t in temperatures.items():
+        scale_logit(loaded[i][0], t)
     try:
         result = soup([m for m, _ in loaded], args.weights)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
     weights = args.weights or [1.0] * len(args.checkpoints)
-    record = {"soup": [{"checkpoint": str(c), "weight": w, "training": t}
-                       for c, w, (_, t) in zip(args.checkpoints, weights, loaded)]}
+    record = {"soup": [{"checkpoint": str(c), "weight": w, "training": t,
+                        **({"unfolded_temperature": temperatures[i]} if i in temperatures else {})}
+                       for i, (c, w, (_, t)) in enumerate(zip(args.checkpoints, weights, loaded))]}
     parts = " + ".join(f"{w:g} x {c}" for c, w in zip(args.checkpoints, weights))
     given = f" --weights {' '.join(f'{w:g}' for w in args.weights)}" if args.weights else ""
+    given += f" --unfold {' '.join(map(str, args.unfold))}" if args.unfold else ""
     card = (f"Weight average (model soup) of {parts}, normalised by the weights' sum, made by "
             f"`python train/soup.py --out {args.out} {' '.join(args.checkpoints)}{given}`. Uncalibrated until "
             "train/calibrate.py has run on it.\n")

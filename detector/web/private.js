@@ -41,7 +41,7 @@ if (navigator.sendBeacon) navigator.sendBeacon = (url) => { refused.push(`BEACON
 // ---------------------------------------------------------------------------------------------- page state
 const $ = (id) => document.getElementById(id);
 const state = {config: null, pre: null, rules: null, photo: null, clip: null, ort: null, session: null,
-               full: null, short: null, runtime: '', runs: 0, last: null};
+               video: null, full: null, short: null, runtime: '', runs: 0, last: null};
 
 async function getJson(path) {
   const r = await fetch(path);
@@ -76,17 +76,31 @@ async function load() {
   const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
   ort.env.wasm.numThreads = threads;
   state.ort = ort;
-  state.session = await ort.InferenceSession.create('model.onnx', {executionProviders: ['wasm'],
-                                                                   graphOptimizationLevel: 'all'});
+  const session = (path) => ort.InferenceSession.create(path, {executionProviders: ['wasm'],
+                                                               graphOptimizationLevel: 'all'});
+  state.session = await session('model.onnx');
+  // Videos are scored by the checkpoint's model for videos when it has one (detector.api.Detector.video): its own
+  // session, preprocessing and clip decision; otherwise by the same model as photos.
+  state.video = {pre: state.pre, clip: state.clip, session: state.session, name: null};
+  if (config.video_model === 'video') {
+    const video = await getJson('video/config.json');
+    state.video = {pre: video.preprocessing, clip: P.Decision.fromConfig(video.preprocessing, true),
+                   session: await session('video/model.onnx'), name: video.name || 'model for videos'};
+  }
   state.runtime = `ONNX Runtime Web ${ort.env.versions?.web || ''} (WebAssembly SIMD, ${threads} thread` +
                   `${threads > 1 ? 's' : ''}${self.crossOriginIsolated ? '' : '; not cross-origin isolated'})`;
   const s = state.pre.img_size;
   await score([new Uint8Array(s * s * 3)]);  // the first run compiles; do it before the person waits
-  setStatus(`Ready: ${config.name || 'model'} on ${state.runtime}. Loaded in ` +
+  if (state.video.name) {
+    const v = state.video.pre.img_size;
+    await score([new Uint8Array(v * v * 3)], state.video);
+  }
+  const videos = state.video.name ? `; videos: its model for videos (${state.video.name})` : '';
+  setStatus(`Ready: ${config.name || 'model'}${videos} on ${state.runtime}. Loaded in ` +
             `${((performance.now() - started) / 1000).toFixed(1)} s.`, 1);
   $('file').disabled = false;
   return {runtime: state.runtime, threads, isolated: self.crossOriginIsolated,
-          load_ms: performance.now() - started};
+          load_ms: performance.now() - started, video_model: state.video.name};
 }
 
 // ------------------------------------------------------------------------------------------------ pipeline
@@ -142,14 +156,16 @@ async function jpegRoundTrip(crop, s, quality) {
   return P.rgbOf(ctx.getImageData(0, 0, s, s).data, s, s).data;
 }
 
-async function score(crops) {
-  const s = state.pre.img_size;
+// P(fake) of each crop by one model: the photos' (the default) or state.video.
+async function score(crops, model = {pre: state.pre, session: state.session}) {
+  const pre = model.pre;
+  const s = pre.img_size;
   const scores = [];
-  if (state.pre.jpeg_quality) crops = await Promise.all(crops.map((c) => jpegRoundTrip(c, s, state.pre.jpeg_quality)));
+  if (pre.jpeg_quality) crops = await Promise.all(crops.map((c) => jpegRoundTrip(c, s, pre.jpeg_quality)));
   for (let i = 0; i < crops.length; i += BATCH) {
     const batch = crops.slice(i, i + BATCH);
-    const input = new state.ort.Tensor('float32', P.toTensor(batch, state.pre), [batch.length, 3, s, s]);
-    const out = await state.session.run({images: input});
+    const input = new state.ort.Tensor('float32', P.toTensor(batch, pre), [batch.length, 3, s, s]);
+    const out = await model.session.run({images: input});
     for (const v of out.logits.data) scores.push(P.sigmoid(v));
   }
   return scores;
@@ -233,6 +249,7 @@ function once(target, ok, fail, seconds = 30) {
 
 async function analyzeVideo(file, progress) {
   const t0 = performance.now();
+  const model = state.video;
   const url = URL.createObjectURL(file);
   const video = document.createElement('video');
   video.muted = true;
@@ -258,7 +275,7 @@ async function analyzeVideo(file, progress) {
       note = `Only the first ${MAX_DURATION_S} s of this ${duration.toFixed(0)} s video were analysed (limit ` +
              'max_duration_s).';
     }
-    const times = P.sampleTimes(Math.min(duration, MAX_DURATION_S), state.pre.video_frames);
+    const times = P.sampleTimes(Math.min(duration, MAX_DURATION_S), model.pre.video_frames);
     const canvas = new OffscreenCanvas(w, h);
     const ctx = canvas.getContext('2d', {willReadFrequently: true});
     const frames = [];
@@ -276,7 +293,7 @@ async function analyzeVideo(file, progress) {
       const img = P.rgbOf(imageData.data, w, h);
       const {faces} = P.chooseFaces(detectFaces(imageData, false), MAX_FACES);
       for (const f of faces) {
-        f.crop = P.cropFace(img, f.box, state.pre);
+        f.crop = P.cropFace(img, f.box, model.pre);
         crops.push(f);
       }
       frames.push({index: i, time: t, faces});
@@ -287,22 +304,22 @@ async function analyzeVideo(file, progress) {
         .trim();
     }
     const t1 = performance.now();
-    const scores = await score(crops.map((f) => f.crop));
+    const scores = await score(crops.map((f) => f.crop), model);
     crops.forEach((f, i) => { f.score = scores[i]; });
     const t2 = performance.now();
     const {persons, dropped} = P.persons(frames, state.rules);
-    const rule = state.pre.video_aggregation;
+    const rule = model.pre.video_aggregation;
     for (const p of persons) {
       p.scores = p.frames.map((f) => f.score);
       p.score = P.aggregate(p.scores, rule);
-      p.label = state.clip.label(p.score);
+      p.label = model.clip.label(p.score);
     }
     const top = persons.length ? persons.reduce((a, b) => (b.score > a.score ? b : a)) : null;
     if (!top) note = `${note} No face was found in any sampled frame.`.trim();
     return {kind: 'video', name: file.name, width: w, height: h, duration_s: duration, frames, persons,
-            tracks_dropped: dropped, score: top ? top.score : null, label: state.clip.label(top ? top.score : null),
-            top_person: top ? top.id : null, aggregation: rule, message: note, threshold: state.clip.threshold,
-            uncertain_band: state.clip.band, n_faces: crops.length,
+            tracks_dropped: dropped, score: top ? top.score : null, label: model.clip.label(top ? top.score : null),
+            top_person: top ? top.id : null, aggregation: rule, message: note, threshold: model.clip.threshold,
+            uncertain_band: model.clip.band, n_faces: crops.length, video_model: model.name,
             timing: {find_ms: t1 - t0, score_ms: t2 - t1, total_ms: t2 - t0}};
   } finally {
     URL.revokeObjectURL(url);
@@ -348,7 +365,7 @@ function verdictBox(kind, score, lines) {
 }
 
 function cropUrl(crop) {
-  const s = state.pre.img_size;
+  const s = Math.round(Math.sqrt(crop.length / 3));  // square RGB crops of either model's input size
   const canvas = document.createElement('canvas');
   canvas.width = canvas.height = s;
   canvas.getContext('2d').putImageData(opaque(crop, s), 0, 0);
@@ -421,16 +438,16 @@ function showVideo(result) {
   } else {
     const p = result.persons.find((q) => q.id === result.top_person);
     lines = [`Person ${p.id} is the most suspicious: the ${result.aggregation} of their ${p.scores.length} frames is ` +
-             `${pct(p.score)} (highest single frame ${pct(Math.max(...p.scores))}). ${seen} ${bandText(state.clip)}`,
+             `${pct(p.score)} (highest single frame ${pct(Math.max(...p.scores))}). ${seen} ${bandText(state.video.clip)}`,
              result.message];
   }
-  $('result').replaceChildren(verdictBox(state.clip.kind(result.score), result.score, lines));
+  $('result').replaceChildren(verdictBox(state.video.clip.kind(result.score), result.score, lines));
   $('faces-canvas').hidden = true;
   const rows = [...result.persons].sort((a, b) => b.score - a.score).map((p) => {
     const worst = [...p.frames].sort((a, b) => b.score - a.score).slice(0, EVIDENCE_PER_PERSON);
     return el('div', {class: 'card person'},
       el('img', {class: 'thumb', src: cropUrl(worst[0].crop), alt: `person ${p.id}`}),
-      el('div', {}, el('div', {class: 'card-head'}, el('b', {}, `Person ${p.id}`), badge(state.clip.kind(p.score), p.score)),
+      el('div', {}, el('div', {class: 'card-head'}, el('b', {}, `Person ${p.id}`), badge(state.video.clip.kind(p.score), p.score)),
          el('p', {}, `${result.aggregation} of ${p.scores.length} frames; highest frame ${pct(Math.max(...p.scores))}`)),
       el('div', {class: 'card-imgs'},
          ...worst.map((f) => figure(f.crop, `person ${p.id}, t=${f.time.toFixed(1)}s, ${pct(f.score)}`))));
