@@ -113,14 +113,7 @@ class Detector:
                     "(--model), or train one with `python train/fit.py` (see README)."
                 )
         model = FusionDetector.from_pretrained(name_or_path, require_hash=require_hash)
-        info = getattr(model, "checkpoint_info", {})
-        sub = video_folder(Path(info["folder"]), info) if info.get("folder") else None
-        video = None
-        if sub is not None:
-            video = FusionDetector.from_pretrained(sub, require_hash=require_hash)
-            if "video_model" in video.checkpoint_info:
-                raise CheckpointError(f"{sub}: a checkpoint for videos cannot name one of its own.")
-        return cls(model, video_model=video, **kwargs)  # type: ignore[arg-type]
+        return cls(model, video_model=video_model_of(model, require_hash), **kwargs)  # type: ignore[arg-type]
 
     @property
     def name(self) -> str:
@@ -365,6 +358,19 @@ class Detector:
                 progress(done + n, done + len(picks))
             face.heatmaps = self.explain_crops(face.crop[None])[0]
             track.evidence.append(Evidence(index, time_of.get(index, 0.0), face))
+
+
+def video_model_of(model: FusionDetector, require_hash: bool | None = None) -> FusionDetector | None:
+    """The model for videos that a loaded checkpoint names (its ``video/`` subfolder), loaded and checked the same
+    way; None when it names none."""
+    info = getattr(model, "checkpoint_info", {})
+    sub = video_folder(Path(info["folder"]), info) if info.get("folder") else None
+    if sub is None:
+        return None
+    video = FusionDetector.from_pretrained(sub, require_hash=require_hash)
+    if "video_model" in video.checkpoint_info:
+        raise CheckpointError(f"{sub}: a checkpoint for videos cannot name one of its own.")
+    return video
 
 
 def _display_name(image: ImageInput) -> str:

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import faces, video
-from .checkpoint import VIDEO_DIR, video_folder
+from .checkpoint import VIDEO_DIR
 from .errors import DetectorError
 from .face_models import MODELS, model_path
 from .limits import cache_dir
@@ -123,7 +123,7 @@ def face_constants() -> dict:
 
 def build(out: str | Path, model: str | Path | None = None, modules: Path | None = None) -> Path:
     """Write the private page for ``model`` (default: the bundled one) into ``out``; returns ``out``."""
-    from .api import default_model_path
+    from .api import default_model_path, video_model_of
     from .export import export_onnx, spec
     from .model import FusionDetector
 
@@ -131,8 +131,7 @@ def build(out: str | Path, model: str | Path | None = None, modules: Path | None
     modules = modules or node_modules()
     sources = _vendor_sources(modules)  # fail before the slow export
     checkpoint = FusionDetector.from_pretrained(model or default_model_path())
-    sub = video_folder(Path(checkpoint.checkpoint_info["folder"]), checkpoint.checkpoint_info)
-    for_video = FusionDetector.from_pretrained(sub) if sub is not None else None
+    for_video = video_model_of(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
     for folder, fusion in ((out, checkpoint), (out / VIDEO_DIR, for_video)):
         if fusion is not None:

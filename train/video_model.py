@@ -5,9 +5,9 @@
 Writes OUT: the checkpoint of ``--model`` (config, weights, card) with ``--video`` copied into ``OUT/video/`` and
 ``"video_model": "video"`` in ``OUT/config.json``. ``Detector.from_pretrained`` then scores photos with the first and
 videos with the second (its own frame count, aggregation and clip calibration), and so do the app, the CLI, the
-private page and ``train/evaluate.py``; live streams, judged face by face as frames arrive, stay with the first. Why
-two: the weights that read face swaps and talking heads best in a clip are
-not the ones that read photos best (README, "Results"); each is chosen on its own validation set. Calibrate both
+private page and ``train/evaluate.py``; live streams, judged face by face as frames arrive, stay with the first.
+Why two: the weights that read face swaps and talking heads best in a clip are not the ones that read photos best
+(README, "Results"); each is chosen on its own validation set. Calibrate both
 (``train/calibrate.py``, ``train/calibrate_clips.py`` on ``--video``) before putting them together; the files are
 copied, never re-saved, so their recorded SHA-256 still holds.
 """
