@@ -22,7 +22,17 @@ from .config import Preprocessing
 from .decision import Decision
 from .errors import CheckpointError, InputError
 from .explain import gradcam_maps
-from .faces import Face, FaceFinder, crop_box, crop_face, crop_inside, pad_to_square, reading_order, resize_square
+from .faces import (
+    Face,
+    FaceFinder,
+    crop_box,
+    crop_face,
+    crop_inside,
+    crop_square,
+    pad_to_square,
+    reading_order,
+    resize_square,
+)
 from .images import ImageInput, load_image
 from .limits import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS
 from .live import LiveFrame, LiveSession
@@ -199,10 +209,9 @@ class Detector:
         h, w = rgb.shape[:2]
         results = []
         for f, s, crop, m in zip(faces, scores, crops, maps):
-            square = crop_box(f.box, pre)
-            results.append(FaceResult(list(f.box), list(square), f.confidence, float(s),
+            results.append(FaceResult(list(f.box), list(crop_square(f.box, pre, w, h)), f.confidence, float(s),
                                       self.label_for(float(s), threshold), crop if (keep_crops or explain) else None,
-                                      m, at_edge=not crop_inside(square, w, h)))
+                                      m, at_edge=not crop_inside(crop_box(f.box, pre), w, h)))
         return results
 
     def analyze_image(
@@ -320,9 +329,9 @@ class Detector:
             for j, f in enumerate(found):
                 s = float(scores[k])
                 k += 1
-                square = crop_box(f.box, pre)
-                faces.append(FaceResult(list(f.box), list(square), f.confidence, s, self.label_for(s, threshold),
-                                        crops[j] if keep_crops else None, at_edge=not crop_inside(square, w, h)))
+                faces.append(FaceResult(list(f.box), list(crop_square(f.box, pre, w, h)), f.confidence, s,
+                                        self.label_for(s, threshold), crops[j] if keep_crops else None,
+                                        at_edge=not crop_inside(crop_box(f.box, pre), w, h)))
             results.append(FrameResult(index, index / info.fps, faces))
         linked = link_tracks(results)
         longest = max((len(t.scores) for t in linked), default=0)

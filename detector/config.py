@@ -34,6 +34,10 @@ class Preprocessing:
     crop_margin: float = DEFAULT_CROP_MARGIN
     # Vertical shift of the crop centre, as a fraction of the box side (positive = down).
     crop_shift_y: float = DEFAULT_CROP_SHIFT_Y
+    # A face whose square runs past the photo's edge (a close-up, a face at the side): False: the part outside is
+    # black fill; True: the square is moved inside the photo (and shrunk to its shorter side when larger), so the
+    # model sees no fill (detector.faces.crop_square). The face still counts as cut by the edge (at_edge).
+    crop_inside: bool = False
     # Each face crop is encoded as JPEG at this quality and decoded again just before it is scored (and explained),
     # as every training crop was packed (train/pack.py --quality 60-95): a clean crop and a compressed one then
     # reach the model with a compression history. None: scored as cropped.
@@ -67,6 +71,8 @@ class Preprocessing:
             raise ConfigError("mean and std need three values each, std > 0.")
         if not 0.5 <= float(self.crop_margin) <= 4.0:
             raise ConfigError(f"crop_margin must be between 0.5 and 4.0, got {self.crop_margin}.")
+        if not isinstance(self.crop_inside, bool):
+            raise ConfigError(f"crop_inside must be true or false, got {self.crop_inside!r}.")
         if self.jpeg_quality is not None:
             if isinstance(self.jpeg_quality, bool) or not 1 <= int(self.jpeg_quality) <= 100:
                 raise ConfigError(f"jpeg_quality must be between 1 and 100 (or null), got {self.jpeg_quality}.")

@@ -219,11 +219,27 @@ def crop_inside(crop: Sequence[int], width: int, height: int) -> bool:
     return x0 >= 0 and y0 >= 0 and x0 + side <= width and y0 + side <= height
 
 
-def crop_face(rgb: np.ndarray, box: tuple[int, int, int, int], pre: Preprocessing) -> np.ndarray:
-    """Square crop around ``box`` enlarged by the checkpoint's margin, zero-padded at the borders, resized to
-    ``pre.img_size``. Returns ``(S, S, 3)`` uint8 RGB."""
+def crop_square(box: tuple[int, int, int, int], pre: Preprocessing, width: int, height: int) -> tuple[int, int, int]:
+    """The square ``(x0, y0, side)`` the model sees in a ``width x height`` photo: :func:`crop_box`, or, with
+    ``pre.crop_inside`` and a square that runs past the photo's edge, the same square shrunk to the photo's shorter
+    side when larger (about its centre) and moved inside the photo. Without it the part outside is black fill, and
+    a close-up portrait, whose face fills the photo, reached the bundled model framed in black, which it had learnt
+    to read as a sign of a real face (``train/edge_probe.py``; README, "A face cut by the photo's edge reads as
+    real")."""
     x0, y0, side = crop_box(box, pre)
+    if not pre.crop_inside or crop_inside((x0, y0, side), width, height):
+        return x0, y0, side
+    fit = max(1, min(side, width, height))
+    x0 = min(max(x0 + (side - fit) // 2, 0), width - fit)
+    y0 = min(max(y0 + (side - fit) // 2, 0), height - fit)
+    return x0, y0, fit
+
+
+def crop_face(rgb: np.ndarray, box: tuple[int, int, int, int], pre: Preprocessing) -> np.ndarray:
+    """Square crop around ``box`` enlarged by the checkpoint's margin (:func:`crop_square`: zero-padded at the
+    borders, or moved inside the photo), resized to ``pre.img_size``. Returns ``(S, S, 3)`` uint8 RGB."""
     h, w = rgb.shape[:2]
+    x0, y0, side = crop_square(box, pre, w, h)
     sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
     region = np.zeros((side, side, 3), dtype=np.uint8)
     if sx1 > sx0 and sy1 > sy0:

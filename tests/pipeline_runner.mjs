@@ -12,8 +12,8 @@ const answers = jobs.map((job) => {
   switch (job.op) {
     case 'crop': {
       const img = {data: bytes(job.rgb), width: job.width, height: job.height};
-      const square = P.cropBox(job.box, job.pre);
-      return {crop_box: square, at_edge: !P.cropInside(square, job.width, job.height),
+      const square = P.cropSquare(job.box, job.pre, job.width, job.height);
+      return {crop_box: square, at_edge: !P.cropInside(P.cropBox(job.box, job.pre), job.width, job.height),
               crop: b64(P.cropFace(img, job.box, job.pre))};
     }
     case 'decide': {

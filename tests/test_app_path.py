@@ -29,22 +29,42 @@ def _layout(folder: Path, files: dict[str, tuple[str, str]]) -> Path:
     return folder
 
 
-def test_packing_and_inference_make_the_same_crop(tmp_path, astronaut, tiny_checkpoint):
+@pytest.mark.parametrize("inside", [False, True])
+def test_packing_and_inference_make_the_same_crop(tmp_path, astronaut, tiny_checkpoint, inside):
+    """The same crop from pack.py --detect-faces and from the Detector, for a face seen whole and for a close-up whose
+    square runs past the photo's edge (black fill, or with crop_inside moved inside the photo)."""
+    import json
+    import shutil
+
     from train import pack
 
     folder = tmp_path / "photos"
     folder.mkdir()
     photo = np.pad(astronaut, ((40, 0), (0, 90), (0, 0)), constant_values=70)  # off-centre, wider than tall
     Image.fromarray(photo).save(folder / "a.png")
-    _layout(folder, {"a.png": ("real", "train")})
-    detector = Detector.from_pretrained(tiny_checkpoint)
+    Image.fromarray(np.maximum(astronaut[60:250, 160:350], 1)).save(folder / "close.png")  # face fills it, no black
+    _layout(folder, {"a.png": ("real", "train"), "close.png": ("real", "train")})
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["preprocessing"]["crop_inside"] = inside
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    detector = Detector.from_pretrained(checkpoint)
     pre = detector.pre
     pack.main(["--data", str(folder), "--out", str(tmp_path / "p"), "--count", "train=all", "--format", "png",
-               "--size", str(pre.img_size), "--detect-faces", "--crop-margin", str(pre.crop_margin)])
-    with Image.open(next((tmp_path / "p" / "images").iterdir())) as im:
-        packed = np.asarray(im.convert("RGB"))
-    expected = detector.analyze_image(folder / "a.png", keep_crops=True).faces[0].crop
-    assert packed.shape == expected.shape and np.array_equal(packed, expected)
+               "--size", str(pre.img_size), "--detect-faces", "--crop-margin", str(pre.crop_margin),
+               *(["--crop-inside"] if inside else [])])
+    rows = {Path(r["file"]).name: r for r in csv.DictReader(open(tmp_path / "p" / "manifest.csv"))}
+    assert len(rows) == 2
+    for name in ("a.png", "close.png"):
+        packed_file = next(tmp_path / "p" / r["file"] for n, r in rows.items() if Path(name).stem in n)
+        with Image.open(packed_file) as im:
+            packed = np.asarray(im.convert("RGB"))
+        face = detector.analyze_image(folder / name, keep_crops=True).faces[0]
+        assert face.at_edge == (name == "close.png")
+        assert packed.shape == face.crop.shape and np.array_equal(packed, face.crop), name
+        if name == "close.png":  # black fill only without crop_inside
+            assert bool((packed == 0).all(-1).any()) != inside
 
 
 def test_a_real_and_a_fake_of_the_same_pixels_pack_to_the_same_bytes(tmp_path, astronaut):

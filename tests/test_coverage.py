@@ -266,3 +266,42 @@ def test_the_soften_probe_changes_only_the_class_it_softens(tmp_path, astronaut,
     assert by["both softened"]["mean_fake_score_of_reals"] == pytest.approx(softened[y == 0].mean(), abs=1e-4)
     assert by["mean score per source (as packed -> softened)"]["gan"][1] == pytest.approx(softened[y == 1].mean(),
                                                                                            abs=1e-4)
+
+
+def test_the_edge_probe_scores_each_face_again_cut_by_the_edge(tmp_path, astronaut, tiny_checkpoint):
+    """train/edge_probe.py: a photo cut down to its face's box makes the pipeline's square run past the new edge (the
+    face is found again, cut); the probe scores that cut photo through analyze_image, per class and per source."""
+    from detector.api import Detector
+    from train import edge_probe
+
+    detector = Detector.from_pretrained(tiny_checkpoint)
+    rows, files = [], []
+    for i, photo in enumerate((astronaut, np.ascontiguousarray(astronaut[:, ::-1]))):
+        path = tmp_path / f"p{i}.png"
+        Image.fromarray(photo).save(path)
+        result = detector.analyze_image(photo)
+        assert len(result.faces) == 1 and not result.faces[0].at_edge
+        face = result.faces[0]
+        rows.append({"file": str(path), "label": i, "faces": [{"box": list(face.box), "score": face.score,
+                                                              "at_edge": face.at_edge}]})
+        files.append([path.name, "real" if i == 0 else "fake", "val", "camera" if i == 0 else "gan"])
+    x, y, w, h = rows[0]["faces"][0]["box"]
+    close_up = edge_probe.cut_to_face(astronaut, (x, y, w, h))
+    assert abs(close_up.shape[0] - max(w, h)) <= 2 and abs(close_up.shape[1] - max(w, h)) <= 2
+    with pytest.raises(ValueError):
+        edge_probe.cut_to_face(astronaut, (x, y, w, h), 0)
+    (tmp_path / "photos.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["file", "label", "split", "source"], *files])
+    result = edge_probe.main(["--model", str(tiny_checkpoint), "--photos", str(tmp_path / "photos.jsonl"),
+                              "--manifest", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "edge.json")])
+    assert json.loads((tmp_path / "edge.json").read_text()) == result
+    assert result["n"] == 2 and set(result["per_class"]) == {"real", "fake"}
+    again = detector.analyze_image(close_up)
+    assert all(f.at_edge for f in again.faces)  # the close-up's face is cut by its edge
+    real = result["per_class"]["real"]
+    assert real["came_out_cut"] == 1.0
+    assert real["mean_score_cut"] == pytest.approx(again.score, abs=1e-4)
+    assert real["mean_score_whole"] == pytest.approx(rows[0]["faces"][0]["score"], abs=1e-4)
+    assert set(result["per_source"]) == {"camera (real)", "gan (fake)"}
+    assert set(result["roc_auc"]) == {"whole", "fakes cut", "reals cut", "both cut"}

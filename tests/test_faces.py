@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from detector.config import Preprocessing
-from detector.faces import FaceFinder, crop_box, crop_face, merge_detections, Face
+from detector.errors import ConfigError
+from detector.faces import Face, FaceFinder, crop_box, crop_face, merge_detections
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,22 @@ def test_crop_at_the_border_is_zero_padded():
     crop = crop_face(img, (0, 0, 40, 40), Preprocessing(img_size=64, crop_margin=2.0, crop_shift_y=0.0))
     assert crop[0, 0].tolist() == [0, 0, 0]  # outside the image
     assert crop[-1, -1].tolist() == [200, 200, 200]  # inside
+
+
+def test_crop_inside_moves_the_square_into_the_photo():
+    """crop_inside: a square past the edge is moved inside the photo (shrunk to its shorter side when larger): the
+    same face, no black fill; a square already inside is left as it is."""
+    from detector.faces import crop_square
+
+    img = np.full((100, 160, 3), 200, np.uint8)
+    inside = Preprocessing(img_size=64, crop_margin=2.0, crop_shift_y=0.0, crop_inside=True)
+    assert crop_square((0, 0, 40, 40), inside, 160, 100) == (0, 0, 80)  # moved, same side
+    assert crop_square((60, 30, 40, 40), inside, 160, 100) == crop_box((60, 30, 40, 40), inside)  # untouched
+    assert crop_square((20, 0, 100, 100), inside, 160, 100) == (20, 0, 100)  # 200 px shrunk to 100, centred on the face
+    crop = crop_face(img, (0, 0, 40, 40), inside)
+    assert (crop == 200).all()
+    with pytest.raises(ConfigError):
+        Preprocessing(crop_inside="yes")
 
 
 def test_merge_keeps_the_most_confident_of_overlapping_boxes():

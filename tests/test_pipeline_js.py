@@ -16,8 +16,18 @@ import numpy as np
 import pytest
 
 from detector.config import Preprocessing
-from detector.faces import (Face, _contained, box_iou, crop_box, crop_face, crop_inside, merge_detections,
-                            reading_order, whole_image_input)
+from detector.faces import (
+    Face,
+    _contained,
+    box_iou,
+    crop_box,
+    crop_face,
+    crop_inside,
+    crop_square,
+    merge_detections,
+    reading_order,
+    whole_image_input,
+)
 from detector.private_page import face_constants
 from detector.results import FaceResult, FrameResult, ImageResult, deciding_faces
 from detector.video import AGGREGATIONS, aggregate, is_person, link_tracks
@@ -57,10 +67,24 @@ def test_crops_are_bit_exact():
         jobs.append({"op": "crop", "rgb": _b64(noise), "width": 200, "height": 300, "box": [30, 90, 97, 97],
                      "pre": p.to_dict()})
         expected.append((list(crop_box([30, 90, 97, 97], p)), crop_face(noise, [30, 90, 97, 97], p)))
+    # crop_inside: squares past the edge moved (and shrunk) inside the photo, the same in both
+    sizes = [(512, 512)] * 8 + [(200, 300)] * 3
+    inside = replace(pre, crop_inside=True)
+    for box, (img, w, h) in (([400, 430, 150, 150], (photo, 512, 512)), ([-20, 100, 60, 60], (photo, 512, 512)),
+                             ([20, 10, 480, 480], (photo, 512, 512)), ([5, 20, 190, 250], (noise, 200, 300)),
+                             ([173, 67, 104, 104], (photo, 512, 512))):
+        jobs.append({"op": "crop", "rgb": _b64(img), "width": w, "height": h, "box": box, "pre": inside.to_dict()})
+        square = crop_square(box, inside, w, h)
+        assert crop_inside(square, w, h) and square[2] <= crop_box(box, inside)[2]
+        expected.append((list(square), crop_face(img, box, inside)))
+        assert not (crop_face(np.maximum(img, 1), box, inside) == 0).all(-1).any()  # no black fill
+        sizes.append((w, h))
     jobs.append({"op": "whole", "rgb": _b64(noise), "width": 200, "height": 300, "size": 128})
     answers = run(jobs)
     edges = [answer["at_edge"] for answer in answers[:-1]]
-    assert edges == [not crop_inside(box, w, h) for (box, _), (w, h) in zip(expected, [(512, 512)] * 8 + [(200, 300)] * 3)]
+    nominal = [crop_box(job["box"], Preprocessing.from_dict(job["pre"])) for job in jobs[:-1]]
+    assert edges == [not crop_inside(box, w, h) for box, (w, h) in zip(nominal, sizes)]
+    assert edges[-5:] == [True, True, True, True, False]  # moved inside, still cut by the photo's framing
     assert any(edges) and not all(edges)
     for (box, crop), answer in zip(expected, answers[:-1]):
         assert answer["crop_box"] == box

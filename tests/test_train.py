@@ -280,9 +280,63 @@ def test_soften_reals_softens_only_real_faces(astronaut):
             assert torch.equal(soft, plain)
 
 
+def test_cut_edges_fills_borders_like_a_photo_edge(astronaut):
+    """train.data.cut_edges: black fill over 1-4 borders, 3-30 % of the side deep, the rest of the face untouched;
+    the same fill detector.faces.crop_face gives a face whose square runs past the photo's edge."""
+    from detector.config import Preprocessing
+    from detector.faces import crop_face
+    from train.data import CUT_BORDERS, CUT_DEPTH, cut_edges
+
+    face = cv2.resize(astronaut[40:260, 150:370], (128, 128), interpolation=cv2.INTER_AREA)
+    face = np.maximum(face, 1)  # no black pixel of its own
+    rng = np.random.default_rng(0)
+    counts = np.zeros(5, int)
+    for _ in range(400):
+        cut = cut_edges(face, rng)
+        black = (cut == 0).all(-1)
+        rows, cols = black.all(1), black.all(0)
+        # every black pixel lies in a full black row or column at a border, and the rest equals the face
+        assert np.array_equal(black, rows[:, None] | cols[None, :])
+        assert np.array_equal(cut[~black], face[~black])
+        depths = [int(np.argmin(r)) for r in (rows, rows[::-1], cols, cols[::-1]) if r[0]]
+        assert all(CUT_DEPTH[0] * 128 - 1 <= d <= CUT_DEPTH[1] * 128 + 1 for d in depths)
+        counts[len(depths)] += 1
+    assert counts[0] == 0
+    assert np.allclose(counts[1:] / 400, CUT_BORDERS, atol=0.07)  # how many borders, as drawn
+    # a photo whose right edge runs through the square: crop_face fills the same way
+    pre = Preprocessing(img_size=128, crop_margin=1.15, crop_shift_y=0.0)
+    photo = np.maximum(astronaut, 1)
+    real_cut = crop_face(photo, (photo.shape[1] - 80, 100, 100, 100), pre)
+    black = (real_cut == 0).all(-1)
+    assert black[:, -20:].all() and not black[:, :90].any()  # full black columns at the right border only
+
+
+def test_cut_edges_treats_real_and_fake_alike(astronaut):
+    """fit.py --cut-edges P: a face of either class is cut with chance P; labels never change."""
+    from train.data import ArrayDataset, flip_transform
+
+    face = np.maximum(cv2.resize(astronaut[40:260, 150:370], (64, 64), interpolation=cv2.INTER_AREA), 1)
+    x = np.stack([face] * 400)
+    y = np.tile([0, 1], 200)
+    no_flip = flip_transform()
+    no_flip.transforms = no_flip.transforms[1:]
+    torch.manual_seed(0)
+    half = ArrayDataset(x, y, no_flip, cut_edges=0.5)
+    cut = np.zeros(400, bool)
+    for i in range(400):
+        img, label = half[i]
+        assert float(label) == y[i]
+        cut[i] = bool((img == 0).all(0).any())
+    for cls in (0, 1):
+        assert 0.38 < cut[y == cls].mean() < 0.62
+    never = ArrayDataset(x[:4], y[:4], no_flip)
+    assert all(not (never[i][0] == 0).all(0).any() for i in range(4))
+
+
 @pytest.mark.parametrize(("option", "key", "bad"), [("--soften-reals", "soften_reals", "1.5"),
                                                     ("--plain-background", "plain_background", "-0.1"),
-                                                    ("--sbi-detail", "sbi_detail", "2")])
+                                                    ("--sbi-detail", "sbi_detail", "2"),
+                                                    ("--cut-edges", "cut_edges", "1.5")])
 def test_a_training_probability_is_recorded_and_a_bad_one_refused(tmp_path, option, key, bad):
     """fit.py --soften-reals P, --plain-background P (tests/test_background.py) and --sbi-detail P run, are stored in the
     checkpoint's training record, and refuse what is not a probability."""

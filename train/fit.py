@@ -101,10 +101,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plain-background-keep", nargs="+", default=None, metavar="SOURCE",
                    help="with --plain-background: faces whose source contains one of these names (case-insensitive) "
                         "keep their background, e.g. fully generated fakes, whose background is generated too")
+    p.add_argument("--cut-edges", type=float, default=0.0, metavar="P",
+                   help="give a training face of either class black fill over 1-4 of its borders with chance P, as "
+                        "a face cut by the photo's edge has, so that a cut face tells neither class")
     p.add_argument("--detect-faces", action="store_true",
                    help="the data are full photos/videos: crop faces with the inference face pipeline (cached)")
     p.add_argument("--frames-per-video", type=int, default=8, help="with --detect-faces: frames sampled per video")
     p.add_argument("--crop-margin", type=float, default=None, help="override the crop margin stored in config")
+    p.add_argument("--crop-inside", action="store_true",
+                   help="store crop_inside in the checkpoint: a face's square that runs past the photo's edge is moved "
+                        "inside the photo instead of filled with black (pack the training crops with pack.py "
+                        "--crop-inside to match)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 autocast on CPUs that support it, fp16 on CUDA")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -237,6 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     pre = Preprocessing(img_size=args.img_size)
     if args.crop_margin is not None:
         pre.crop_margin = args.crop_margin
+    pre.crop_inside = args.crop_inside
     pretrained = args.pretrained if args.pretrained else args.pretrained is not None  # [] -> all, None -> none
     try:
         model = FusionDetector(args.backbones, pretrained=pretrained, freeze_backbones=args.freeze_backbones,
@@ -298,6 +306,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"error: --sbi-detail must be a probability, got {args.sbi_detail}")
     if not 0 <= args.plain_background <= 1:
         raise SystemExit(f"error: --plain-background must be a probability, got {args.plain_background}")
+    if not 0 <= args.cut_edges <= 1:
+        raise SystemExit(f"error: --cut-edges must be a probability, got {args.cut_edges}")
     keep_background = None
     if args.plain_background_keep:
         if skipped_t or len(yt) != len(train_split.files):
@@ -306,7 +316,8 @@ def main(argv: list[str] | None = None) -> dict:
                                     for f in train_split.files])
         log.info("%d training faces keep their background (--plain-background-keep)", int(keep_background.sum()))
     train_set = ArrayDataset(xt, yt, augment, pre.mean, pre.std, keypoints, args.sbi_probability,
-                             args.soften_reals, args.plain_background, keep_background, args.sbi_detail)
+                             args.soften_reals, args.plain_background, keep_background, args.sbi_detail,
+                             args.cut_edges)
     pin = device.type == "cuda"
     sampler = None
     if args.balance_sources:
@@ -382,6 +393,7 @@ def main(argv: list[str] | None = None) -> dict:
                                   "init": args.init,
                                   "soften_reals": args.soften_reals, "plain_background": args.plain_background,
                                   "plain_background_keep": args.plain_background_keep,
+                                  "cut_edges": args.cut_edges,
                                   "balance_sources": args.balance_sources, "train_last": args.train_last,
                                   "held_out_sources": args.hold_out_source,
                                   "init_training": init_training, "init_backbones": backbone_sources,

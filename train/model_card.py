@@ -222,7 +222,9 @@ def main(argv: list[str] | None = None) -> str:
         + (f"; each crop is first JPEG-encoded at quality {pre['jpeg_quality']} and decoded again, as the training "
            "crops were packed" if pre.get("jpeg_quality") else ""),
         f"- Crop: square of {pre['crop_margin']} x the MediaPipe full-range face box, centre {pre['crop_shift_y']} box "
-        "sides below the box centre, zero-padded at image borders",
+        "sides below the box centre, "
+        + ("moved inside the photo (shrunk to its shorter side when larger) where it would run past the photo's edge"
+           if pre.get("crop_inside") else "zero-padded at image borders"),
         f"- Decision threshold {pre['threshold']}; classes {pre['class_names']}", "",
         "## Training",
         f"- Command: `{training.get('command', 'unknown')}`",

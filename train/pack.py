@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> dict:
                    help="pack the face crop the inference pipeline makes of each photo (largest face; MediaPipe + "
                         "--crop-margin), not the photo; photos without a face are left out")
     p.add_argument("--crop-margin", type=float, default=None, help="with --detect-faces (default: the project's)")
+    p.add_argument("--crop-inside", action="store_true",
+                   help="with --detect-faces: a square that runs past the photo's edge is moved inside it (the "
+                        "preprocessing setting crop_inside), not filled with black")
     p.add_argument("--frames-per-video", type=int, default=8,
                    help="with --detect-faces: crops taken from a video (and at most this many faces of a photo with "
                         "--every-face)")
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
         pre = Preprocessing(img_size=args.size or 256)
         if args.crop_margin is not None:
             pre.crop_margin = args.crop_margin
+        pre.crop_inside = args.crop_inside
         faces = FaceCropping(pre, frames_per_video=args.frames_per_video, every_face=args.every_face)
         if args.format == "copy":
             raise SystemExit("error: --detect-faces writes new crops: use --format jpeg, webp or png.")
@@ -164,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
             "quality": list(args.quality) if args.format in ("jpeg", "webp") else None,
             "seed": args.seed, "degraded": args.degrade, "megabytes": round(total / 2**20, 1),
             "face_crops": {"crop_margin": faces.pre.crop_margin, "crop_shift_y": faces.pre.crop_shift_y,
+                           "crop_inside": faces.pre.crop_inside,
                            "no_face": sum(not files for files in outputs)} if faces else None,
             "command": "python train/pack.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     (args.out / "PACK.json").write_text(json.dumps(info, indent=2))

@@ -125,6 +125,16 @@ export function cropBox(box, pre) {
   return [roundHalfEven(cx - side / 2), roundHalfEven(cy - side / 2), side];
 }
 
+// crop_square: the square the model sees in a width x height photo: cropBox, or with pre.crop_inside and a square
+// that runs past the edge, that square shrunk to the photo's shorter side when larger and moved inside the photo.
+export function cropSquare(box, pre, width, height) {
+  const [x0, y0, side] = cropBox(box, pre);
+  if (!pre.crop_inside || cropInside([x0, y0, side], width, height)) return [x0, y0, side];
+  const fit = Math.max(1, Math.min(side, width, height));
+  const half = Math.floor((side - fit) / 2);
+  return [Math.min(Math.max(x0 + half, 0), width - fit), Math.min(Math.max(y0 + half, 0), height - fit), fit];
+}
+
 // crop_inside: whether the square [x0, y0, side] lies wholly inside a width x height image (else the face is cut
 // by the edge, and at_edge is true).
 export function cropInside(square, width, height) {
@@ -280,7 +290,7 @@ export function resizeSquare(src, side, size) {
 
 // crop_face: the model's input for one face (size x size RGB).
 export function cropFace(img, box, pre) {
-  const [x0, y0, side] = cropBox(box, pre);
+  const [x0, y0, side] = cropSquare(box, pre, img.width, img.height);
   return resizeSquare(region(img, x0, y0, side), side, pre.img_size);
 }
 

@@ -211,8 +211,8 @@ async function analyzeImageData(imageData, whole = false) {
   } else {
     ({faces, dropped} = P.chooseFaces(detectFaces(imageData, true), MAX_FACES));
     for (const f of faces) {
-      f.crop_box = P.cropBox(f.box, state.pre);
-      f.at_edge = !P.cropInside(f.crop_box, w, h);
+      f.crop_box = P.cropSquare(f.box, state.pre, w, h);
+      f.at_edge = !P.cropInside(P.cropBox(f.box, state.pre), w, h);
       f.crop = P.cropFace(img, f.box, state.pre);
     }
     if (!faces.length) message = 'No face was found.';
