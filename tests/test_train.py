@@ -16,7 +16,7 @@ from detector.model import FusionDetector
 from train import evaluate, fit
 from train.data import LayoutError, discover, load_split
 from train.metrics import binary_metrics
-from train.sbi import _jitter_detail, face_mask, self_blend
+from train.sbi import _jitter_detail, face_keypoints, face_mask, self_blend
 
 SIZE = 32
 
@@ -78,6 +78,22 @@ def test_unrecognised_layout_says_what_was_found_and_expected(tmp_path):
     (tmp_path / "train" / "real").mkdir(parents=True)
     with pytest.raises(LayoutError, match="'real' and 'fake'"):
         discover(tmp_path)
+
+
+def test_a_file_the_manifest_lists_twice_is_read_once(tmp_path, caplog):
+    """The synthetic-faces extraction writes two DALL-E 3 files of one name to one path, so its manifest lists 27
+    files twice: each is read (trained on, scored) once, with a warning; a file listed with two labels is refused."""
+    root = make_layout(tmp_path, "manifest", n=3)
+    rows = (root / "manifest.csv").read_text().splitlines()
+    (root / "manifest.csv").write_text("\n".join([*rows, rows[-1], rows[-2]]) + "\n")
+    with caplog.at_level("WARNING", logger="train.data"):
+        splits = discover(root)
+    assert len(splits["test"].files) == 6 == len(set(splits["test"].files))
+    assert "lists 2 file(s) more than once" in caplog.text
+    relabelled = rows[-1].replace(",fake,", ",real,")
+    (root / "manifest.csv").write_text("\n".join([*rows, relabelled]) + "\n")
+    with pytest.raises(LayoutError, match="listed twice"):
+        discover(root)
 
 
 def test_corrupt_images_are_skipped_and_counted(tmp_path):
@@ -219,6 +235,8 @@ def test_pack_makes_a_small_dataset_that_trains_like_the_original(tmp_path):
     with pytest.raises(SystemExit, match="SPLIT=N"):
         pack.main(["--data", str(data), "--out", str(tmp_path / "x"), "--count", "train=some"])
     assert copied["format"] == "copy" and json.loads((tmp_path / "c" / "PACK.json").read_text())["counts"]["test"] == 12
+    only_val = pack.main(["--data", str(data), "--out", str(tmp_path / "v"), "--count", "train=0", "val=4"])
+    assert only_val["counts"] == {"train": 0, "val": 4, "test": 0}
 
 
 def test_pack_degrade_makes_a_fixed_harder_copy(tmp_path):
@@ -346,6 +364,18 @@ def test_a_training_probability_is_recorded_and_a_bad_one_refused(tmp_path, opti
     assert config["training"][key] == 0.5
     with pytest.raises(SystemExit, match="must be a probability"):
         _fit(data, tmp_path / "bad", "--epochs", "1", option, bad)
+
+
+def test_face_keypoints_only_searches_the_chosen_crops(astronaut):
+    """fit.py --sbi finds keypoints of the real faces only (the only ones self-blended): the others stay NaN."""
+    import cv2
+
+    face = np.ascontiguousarray(cv2.resize(astronaut[0:256, 120:376], (128, 128), interpolation=cv2.INTER_AREA))
+    crops = np.stack([face, face])
+    both = face_keypoints(crops)
+    assert np.isfinite(both).all()
+    first = face_keypoints(crops, only=np.array([True, False]))
+    assert np.array_equal(first[0], both[0]) and np.isnan(first[1]).all()
 
 
 def test_sbi_changes_pixels_only_inside_the_mask(astronaut):

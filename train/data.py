@@ -184,6 +184,8 @@ def balanced_weights(files: list[Path], labels: np.ndarray, origin: dict[Path, s
 
 def _from_manifest(path: Path) -> dict[str, Split]:
     splits = {s: Split() for s in SPLITS}
+    seen: dict[Path, tuple[str, int]] = {}
+    repeated = 0
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = {"file", "label"} - set(reader.fieldnames or [])
@@ -196,7 +198,17 @@ def _from_manifest(path: Path) -> dict[str, Split]:
             split = _SPLIT_ALIASES.get((row.get("split") or "train").strip().lower())
             if split is None:
                 raise LayoutError(f"{path}: unknown split {row.get('split')!r}; use train, val or test.")
-            splits[split].add(path.parent / row["file"], label)
+            file = path.parent / row["file"]
+            if file in seen:
+                if seen[file] != (split, label):
+                    raise LayoutError(f"{path}: {row['file']} is listed twice, as {seen[file]} and {(split, label)}.")
+                repeated += 1
+                continue
+            seen[file] = (split, label)
+            splits[split].add(file, label)
+    if repeated:
+        # e.g. two source files of one name that an extraction wrote to one path: each file is read once
+        log.warning("%s lists %d file(s) more than once; each is read once", path, repeated)
     return splits
 
 

@@ -294,8 +294,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.sbi:
         from train.sbi import face_keypoints
 
-        log.info("finding face keypoints of %d training images for SBI", len(yt))
-        keypoints = face_keypoints(xt)
+        real = np.asarray(yt) == 0
+        log.info("finding face keypoints of the %d real training images for SBI", int(real.sum()))
+        keypoints = face_keypoints(xt, only=real)
     augment = {"report": train_transform, "flip": flip_transform,
                "light": lambda: light_transform(args.img_size),
                "robust": lambda: robust_transform(args.img_size),

@@ -14,11 +14,18 @@ import numpy as np
 from detector.faces import FaceFinder
 
 
-def face_keypoints(images: np.ndarray, finder: FaceFinder | None = None) -> np.ndarray:
-    """``(N, 6, 2)`` MediaPipe keypoints in pixels for each crop; NaN where no face was found."""
+def face_keypoints(images: np.ndarray, finder: FaceFinder | None = None,
+                   only: np.ndarray | None = None) -> np.ndarray:
+    """``(N, 6, 2)`` MediaPipe keypoints in pixels for each crop; NaN where no face was found.
+
+    ``only`` (a boolean mask) limits the search to those crops (the real faces, the only ones self-blended); the
+    others stay NaN.
+    """
     finder = finder or FaceFinder(0.3, mode="short")
     out = np.full((len(images), 6, 2), np.nan, dtype=np.float32)
     for i, img in enumerate(images):
+        if only is not None and not only[i]:
+            continue
         faces = finder.detect(img, tiles=False)
         if faces and len(faces[0].keypoints) == 6:
             out[i] = np.asarray(faces[0].keypoints, dtype=np.float32)
