@@ -251,6 +251,13 @@ def test_extract_brings_the_diffusion_portraits(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "out" / "manifest.csv")))
     dalle = [r for r in rows if r["source"] == "dalle3"]
     assert len(dalle) == 68 and {r["label"] for r in dalle} == {"fake"} and {r["split"] for r in rows} == {"val"}
+    # the source's chatgpt/ and microsoft/ folders share 27 file names, which extract.py writes to one path: 41
+    # distinct images, and the loader reads each listed file once
+    assert len({r["file"] for r in dalle}) == 41
+    from train.data import discover
+
+    val = discover(tmp_path / "out" / "manifest.csv")["val"]
+    assert len(val.files) == len(set(val.files)) == len({r["file"] for r in rows})
     with Image.open(tmp_path / "out" / dalle[0]["file"]) as im:
         im.load()  # a real, decodable picture
 

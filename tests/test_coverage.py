@@ -154,7 +154,10 @@ def test_synthetic_faces_layout_when_fetched():
     if not path.is_file():
         pytest.skip("synthetic-faces not extracted (set SYNTHETIC_FACES to its manifest.csv)")
     splits = discover(path)
-    assert len(splits["test"].files) == 1200 and sum(splits["train"].labels) == 4215
+    assert len(splits["test"].files) == 1200 and sum(splits["test"].labels) == 600
+    # train fakes: 4,215 of trainval.csv + 1,156 diffusion portraits of diffusion.csv (SD 1.4, SD 1.x, Meta Imagine);
+    # val fakes: 744 + 68 DALL-E 3 rows, of which 27 name a file already listed (read once: 41 distinct images)
+    assert sum(splits["train"].labels) == 4215 + 1156 and sum(splits["val"].labels) == 744 + 41
     origin = source_of([path])
     test_sources = {origin[f] for f in splits["test"].files}
     trainval = {origin[f] for s in ("train", "val") for f in splits[s].files}
