@@ -225,9 +225,11 @@ def _ratio_split(classes: dict[int | None, Path], val: float, test: float, seed:
 
 
 def limit_split(split: Split, limit: int | None, seed: int) -> Split:
-    """A class-balanced random subset of at most ``limit`` images (all when ``limit`` is None)."""
-    if not limit or limit >= len(split.files):
+    """A class-balanced random subset of at most ``limit`` images (all when ``limit`` is None, none when 0)."""
+    if limit is None or limit >= len(split.files):
         return split
+    if limit <= 0:
+        return Split()
     idx = list(range(len(split.files)))
     random.Random(seed).shuffle(idx)
     by_label: dict[int, list[int]] = {0: [], 1: []}

@@ -122,8 +122,6 @@ def main(argv: list[str] | None = None) -> dict:
     rows: list[tuple] = []
     jobs: list[tuple[int, Path, Path]] = []
     for split, n in parse_counts(args.count).items():
-        if n == 0:  # SPLIT=0: none of it (limit_split reads 0 as no limit)
-            continue
         chosen = limit_split(splits[split], n, args.seed)
         for i, (src, label) in enumerate(zip(chosen.files, chosen.labels)):
             suffix = src.suffix if args.format == "copy" else ".jpg" if args.format == "jpeg" else f".{args.format}"
