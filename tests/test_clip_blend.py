@@ -36,7 +36,7 @@ def test_weight_zero_is_the_first_model_and_a_weight_adds_the_second_logit():
         np.argsort(clip_scores(B, "mean", 0.0)).tolist()
 
 
-def test_clips_tracked_differently_are_refused(tmp_path, capsys):
+def test_clips_tracked_differently_are_refused(tmp_path):
     other = json.loads(json.dumps(B))
     other[3]["tracks"].pop()
     with pytest.raises(ValueError, match="different persons or frames"):
@@ -48,7 +48,7 @@ def test_clips_tracked_differently_are_refused(tmp_path, capsys):
 def test_writes_clip_auc_and_per_kind_figures(tmp_path):
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("file,label,split,kind,group\n" + "".join(
-        f"val/x/{c['file'].split('/')[-1]},{c['label']},val,{c['file'].split('/')[-1].split('__')[0]},g\n"
+        f"{c['file']},{c['label']},val,{c['file'].split('/')[-1].split('__')[0]},g\n"
         for c in A), encoding="utf-8")
     out = tmp_path / "blend.json"
     result = main([str(_write(tmp_path / "a.jsonl", A)), str(_write(tmp_path / "b.jsonl", B)), "--weights", "0",

@@ -19,7 +19,6 @@ the mean of a person's frames a little, so the merged checkpoint's own figure ca
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from sklearn.metrics import roc_auc_score
 
 from detector.limits import AGGREGATIONS
 from train.calibrate_clips import clip_scores, read_clips
+from train.data import sources
+from train.evaluate import per_source
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -55,22 +56,10 @@ def blend(a: list[dict], b: list[dict], weight: float, temperature_b: float = 1.
     return out
 
 
-def scores_by_kind(labels: np.ndarray, scores: np.ndarray, kinds: list[str]) -> dict[str, float]:
-    """Per kind of fake clip: the chance that one of its clips scores above a real clip (ties count half), the ROC
-    AUC of that kind against every real clip."""
-    real = scores[labels == 0]
-    table = {}
-    for kind in sorted({k for k, y in zip(kinds, labels) if y == 1}):
-        fake = scores[(labels == 1) & (np.asarray(kinds) == kind)]
-        above = (fake[:, None] > real[None, :]).mean() + 0.5 * (fake[:, None] == real[None, :]).mean()
-        table[f"{kind} ({len(fake)})"] = round(float(above), 4)
-    return table
-
-
-def read_kinds(manifest: Path) -> dict[str, str]:
-    """File name -> kind, from a video manifest (``file,label,split,kind,...``)."""
-    with open(manifest, newline="", encoding="utf-8") as fh:
-        return {Path(row["file"]).name: row.get("kind") or "" for row in csv.DictReader(fh)}
+def fake_kinds(clips: list[dict], labels: np.ndarray, scores: np.ndarray, origin: dict[Path, str]) -> dict[str, float]:
+    """Per kind of fake clip, its ROC AUC against every real clip (evaluate.py's per-source rows)."""
+    rows = per_source([c["file"] for c in clips], labels, scores, origin, threshold=0.5)
+    return {f"{r['source']} ({r['n']})": r["roc_auc"] for r in rows if r["label"] == "fake"}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -88,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     labels = np.asarray([int(c["label"]) for c in a])
     if len(set(labels)) < 2:
         raise SystemExit("error: the clips hold one class only; a ROC AUC needs both.")
-    kinds = read_kinds(args.manifest) if args.manifest else None
+    kinds = sources(args.manifest) if args.manifest else None
     result = {"a": str(args.a), "b": str(args.b), "temperature_b": args.temperature_b,
               "aggregation": args.aggregation, "n_clips": len(a), "by_weight": {}}
     for weight in args.weights:
@@ -99,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         scores = clip_scores(clips, args.aggregation, fallback=0.0)
         row = {"clip_roc_auc": round(float(roc_auc_score(labels, scores)), 4)}
         if kinds is not None:
-            row["by_kind"] = scores_by_kind(labels, scores, [kinds.get(Path(c["file"]).name, "") for c in a])
+            row["by_kind"] = fake_kinds(a, labels, scores, kinds)
         result["by_weight"][str(weight)] = row
         print(f"w={weight}: clip ROC AUC {row['clip_roc_auc']}" + (f"  {row['by_kind']}" if kinds else ""))
     if args.json:
