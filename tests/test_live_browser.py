@@ -60,6 +60,9 @@ def test_live_tab_boxes_faces_and_settles_on_one_verdict(server, astronaut, tmp_
             camera = page.locator("#live-camera")
             camera.wait_for(timeout=30_000)
             camera.locator('[title="grant webcam access"] button').click(timeout=30_000)  # Gradio's own step
+            # Record only once the camera's picture is playing: clicked earlier, the stream can fail to start
+            page.wait_for_function("() => { const v = document.querySelector('#live-camera video');"
+                                   " return v !== null && v.readyState >= 2 && !v.paused; }", timeout=30_000)
             camera.locator("button.capture-button").click(timeout=30_000)  # "Record": the stream starts
             verdict = page.locator("#live-verdict .live-person").first
             verdict.wait_for(timeout=60_000)  # the first scored frame with a face
