@@ -85,3 +85,5 @@ def test_compare_on_one_half_sees_only_that_halfs_faces(tmp_path, capsys):
     reals_b = sum(half(f) == "B" and y == 0 for f, y in zip(names, labels))
     assert held["n"] == reals_b + 1
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == held["n"]
+    with pytest.raises(SystemExit, match="one class only"):
+        compare.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--fakes-matching", "no-such-generator"])

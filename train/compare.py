@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not files or any(a[f][0] != b[f][0] for f in files):
         raise SystemExit("error: the two files share no items, or disagree on their labels.")
     y = np.array([a[f][0] for f in files])
+    if len(set(y.tolist())) < 2:
+        raise SystemExit(f"error: the {len(files)} items left hold one class only; ROC AUC needs reals and fakes.")
     result = paired_bootstrap_auc(y, np.array([a[f][1] for f in files]), np.array([b[f][1] for f in files]),
                                   args.resamples)
     result["n"] = len(files)
