@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from train.data import discover_many, source_matches, source_of
+from train.data import discover_many, hold_out, source_of
 
 PACKED = re.compile(r"^(?:train|val|test)-\d{5}-(.+)$")
 
@@ -40,13 +40,13 @@ def half(path: str | Path) -> str:
 
 def write_manifest(data: list[Path], split: str, out: Path, exclude: list[str] | None = None) -> Counter:
     """Write the half-A/half-B manifest of ``split`` of ``data``; returns counts per (half, source, label)."""
-    files = discover_many(data)[split]
     origin = source_of(data)
+    files = discover_many(data)[split]
+    if exclude:
+        files, _ = hold_out(files, origin, exclude)
     rows, counts = [], Counter()
     for file, label in zip(files.files, files.labels):
         source = origin.get(file, "")
-        if exclude and source_matches(source, exclude):
-            continue
         h = half(file)
         rows.append({"file": str(Path(file).resolve()), "label": label, "split": "train" if h == "A" else "val",
                      "source": source})
