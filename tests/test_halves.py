@@ -54,6 +54,38 @@ def test_manifest_puts_half_a_in_train_half_b_in_val_and_leaves_excluded_sources
         write_manifest([tmp_path / "pack"], "val", tmp_path / "none.csv", exclude=["camera", "gan", "dalle"])
 
 
+
+def test_add_to_a_puts_a_held_out_sources_training_files_in_half_a_only(tmp_path):
+    img = np.full((16, 16, 3), 90, np.uint8)
+    (tmp_path / "pack" / "images").mkdir(parents=True)
+    rows = []
+    for split, n in (("train", 30), ("val", 20)):
+        for i in range(n):
+            name = f"images/{split}-{i:05d}-{split}_{i}.jpg"
+            cv2.imwrite(str(tmp_path / "pack" / name), img)
+            source = ("sd14" if i % 3 == 0 else "london_set" if i % 3 == 1 else "gan") if split == "train" else "utk"
+            rows.append({"file": name, "label": int(source != "london_set" and source != "utk"), "split": split,
+                         "source": source})
+    with open(tmp_path / "pack" / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, ["file", "label", "split", "source"])
+        w.writeheader()
+        w.writerows(rows)
+    plain = write_manifest([tmp_path / "pack"], "val", tmp_path / "plain.csv")
+    counts = write_manifest([tmp_path / "pack"], "val", tmp_path / "more.csv", add_to_a=["SD14", "london"])
+    with open(tmp_path / "more.csv", newline="") as fh:
+        written = list(csv.DictReader(fh))
+    added = [r for r in written if "/train-" in r["file"]]
+    # the 20 sd14 / london_set training files, whatever their hash says, all in half A; the GAN ones left out
+    assert len(added) == 20 and {r["source"] for r in added} == {"sd14", "london_set"}
+    assert all(r["split"] == "train" for r in added)
+    assert any(half(r["file"]) == "B" for r in added)  # the hash alone would have put some in half B
+    # half B (what a head is judged on) is the same as without the option
+    with open(tmp_path / "plain.csv", newline="") as fh:
+        assert [r for r in csv.DictReader(fh)] == [r for r in written if "/val-" in r["file"]]
+    assert sum(counts.values()) == sum(plain.values()) + 20
+    with pytest.raises(SystemExit, match="no training file"):
+        write_manifest([tmp_path / "pack"], "val", tmp_path / "none.csv", add_to_a=["dalle3"])
+
 def _scores(path, rows):
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, ["file", "label", "score"])
