@@ -85,6 +85,8 @@ def test_add_to_a_puts_a_held_out_sources_training_files_in_half_a_only(tmp_path
     assert sum(counts.values()) == sum(plain.values()) + 20
     with pytest.raises(SystemExit, match="no training file"):
         write_manifest([tmp_path / "pack"], "val", tmp_path / "none.csv", add_to_a=["dalle3"])
+    with pytest.raises(SystemExit, match="other than train"):
+        write_manifest([tmp_path / "pack"], "train", tmp_path / "twice.csv", add_to_a=["sd14"])
 
 def _scores(path, rows):
     with open(path, "w", newline="") as fh:

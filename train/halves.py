@@ -47,11 +47,15 @@ def write_manifest(data: list[Path], split: str, out: Path, exclude: list[str] |
                    add_to_a: list[str] | None = None) -> Counter:
     """Write the half-A/half-B manifest of ``split`` of ``data``, plus the training-split files of the ``add_to_a``
     sources in half A; returns counts per (half, source, label)."""
+    if add_to_a and split == "train":
+        raise SystemExit("error: --add-to-a adds training files to half A; it needs a split other than train.")
     origin = source_of(data)
     splits = discover_many(data)
     files = splits[split]
     if exclude:
         files, _ = hold_out(files, origin, exclude)
+    if not files.files:
+        raise SystemExit(f"error: no {split} file in {[str(d) for d in data]} (after --exclude {exclude}).")
     rows, counts = [], Counter()
 
     def add(file: Path, label: int, h: str) -> None:
@@ -69,8 +73,6 @@ def write_manifest(data: list[Path], split: str, out: Path, exclude: list[str] |
             raise SystemExit(f"error: no training file of a source matching {add_to_a} in {[str(d) for d in data]}.")
         for file, label in extra:
             add(file, label, "A")
-    if not rows:
-        raise SystemExit(f"error: no {split} file in {[str(d) for d in data]} (after --exclude {exclude}).")
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, ["file", "label", "split", "source"])
