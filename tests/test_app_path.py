@@ -80,7 +80,7 @@ def test_a_real_and_a_fake_of_the_same_pixels_pack_to_the_same_bytes(tmp_path, a
     exif[0x010F] = "Camera maker"
     Image.fromarray(rgb).save(folder / "real.webp", lossless=True, exif=exif)  # a camera's file, other format
     _layout(folder, {"fake.png": ("fake", "train"), "real.webp": ("real", "train")})
-    for extra in ([], ["--detect-faces"]):
+    for extra in ([], ["--detect-faces"], ["--detect-faces", "--match-resolution"]):
         out = tmp_path / f"p{len(extra)}"
         pack.main(["--data", str(folder), "--out", str(out), "--count", "train=all", "--format", "jpeg", "--size",
                    "64", "--quality", "40-95", *extra])
@@ -89,6 +89,41 @@ def test_a_real_and_a_fake_of_the_same_pixels_pack_to_the_same_bytes(tmp_path, a
         assert set(by_label) == {"0", "1"} and by_label["0"] == by_label["1"], extra
         with Image.open(out / rows[0]["file"]) as im:
             assert not im.getexif() and "parameters" not in im.info
+
+
+def test_match_resolution_shrinks_photos_to_the_reals_sides_before_the_face_is_found(tmp_path, astronaut):
+    """pack.py --match-resolution: a 512 px fake photo reaches the face pipeline at the 200 px side of the pack's
+    real photo, the real one unchanged, so fine detail no longer comes with one label."""
+    from detector.config import Preprocessing
+    from train import pack
+    from train.data import FaceCropping, shrink_to
+
+    folder = tmp_path / "sizes"
+    folder.mkdir()
+    small = cv2.resize(astronaut, (200, 200), interpolation=cv2.INTER_AREA)
+    Image.fromarray(astronaut).save(folder / "large_fake.png")
+    Image.fromarray(small).save(folder / "small_real.png")
+    _layout(folder, {"large_fake.png": ("fake", "train"), "small_real.png": ("real", "train")})
+    faces = FaceCropping(Preprocessing(img_size=128))
+
+    def packed(extra: list[str]) -> dict[str, np.ndarray]:
+        out = tmp_path / f"p{len(extra)}"
+        info = pack.main(["--data", str(folder), "--out", str(out), "--count", "train=all", "--format", "png",
+                          "--size", "128", "--detect-faces", *extra])
+        assert info["match_resolution"] == bool(extra)
+        return {r["label"]: np.asarray(Image.open(out / r["file"]).convert("RGB"))
+                for r in csv.DictReader(open(out / "manifest.csv"))}
+
+    matched, plain = packed(["--match-resolution"]), packed([])
+    assert shrink_to(astronaut, 200).shape == (200, 200, 3) and shrink_to(small, 300) is small
+    assert np.array_equal(matched["1"], faces.crops(folder / "large_fake.png", lambda rgb: 200)[0])
+    # the fake photo, shrunk to the real photo's side, is the real photo's pixels: the same crop
+    assert np.array_equal(matched["1"], matched["0"])
+    assert not np.array_equal(matched["1"], plain["1"])  # the fake's crop lost the detail of its 512 px photo
+    assert np.array_equal(matched["0"], plain["0"])  # the real photo is no longer than the reals' sides
+    with pytest.raises(SystemExit, match="needs --detect-faces"):
+        pack.main(["--data", str(folder), "--out", str(tmp_path / "x"), "--format", "png", "--size", "64",
+                   "--match-resolution"])
 
 
 def test_quality_ranges_are_parsed_and_checked():

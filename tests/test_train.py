@@ -812,21 +812,28 @@ def test_patch_comparison_trains_both_views_and_reports_per_source(tmp_path):
     rng = np.random.default_rng(0)
     (tmp_path / "img").mkdir()
     rows = []
-    for split in ("train", "val"):
+    for split in ("train", "val", "test"):
         for label in (0, 1):
-            for i in range(6):
+            for i in range(6 if split != "test" else 3 + label):
                 img = np.clip(rng.normal(120, 20, (256, 256, 3)), 0, 255).astype(np.uint8)
                 if label:
                     img[::2, ::2] = 255 - img[::2, ::2]
                 name = f"img/{split}_{label}_{i}.png"
                 Image.fromarray(img).save(tmp_path / name)
-                rows.append([name, "fake" if label else "real", split, "gen" if label else "camera"])
+                source = ("gen" if label else "camera") + ("-held-out" if split == "test" else "")
+                rows.append([name, "fake" if label else "real", split, source])
     with open(tmp_path / "manifest.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([["file", "label", "split", "source"], *rows])
     result = patches.main(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--epochs", "1",
-                           "--epoch-size", "16", "--batch-size", "8"])
+                           "--epoch-size", "16", "--batch-size", "8", "--score", str(tmp_path)])
     assert set(result["views"]) == {"whole", "patch"} and result["train"] == result["val"] == 12
     assert set(result["views"]["patch"]["per_source"]) == {"gen"} and "patch_minus_whole" in result
+    # the test split (the held-out pair) is scored by each view, never trained or chosen on
+    for view in ("whole", "patch"):
+        pair = result["views"][view]["held_out"][str(tmp_path)]
+        assert pair["n"] == 7 and 0.0 <= pair["roc_auc"] <= 1.0
+        assert set(pair["mean_p_fake"]) == {"gen-held-out", "camera-held-out"}
+        assert all(0.0 < p < 1.0 for p in pair["mean_p_fake"].values())
     assert json.loads((tmp_path / "out" / "patches.json").read_text())["views"]["whole"]["faces_per_s"] > 0
 
 

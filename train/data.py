@@ -21,7 +21,7 @@ import hashlib
 import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,14 +315,30 @@ class FaceCropping:
         face = max(found, key=lambda f: f.box[2] * f.box[3])
         return [crop_face(rgb, face.box, self.pre)]
 
-    def crops(self, path: Path) -> list[np.ndarray]:
+    def crops(self, path: Path, max_side: Callable[[np.ndarray], int] | None = None) -> list[np.ndarray]:
+        """``max_side``: for a photo, the shorter side it is shrunk to (area averaging) before faces are found,
+        when it is longer; chosen from the photo's pixels (``pack.py --match-resolution``)."""
         from detector.sniff import kind_of
         from detector.video import read_frames
 
         if kind_of(path) == "video" or path.suffix.lower() in VIDEO_SUFFIXES:
             _, frames, _ = read_frames(path, self.frames_per_video)
             return [crop for _, rgb in frames for crop in self._largest(rgb)]
-        return self._largest(load_image(path))  # (every face, largest first, with every_face)
+        rgb = load_image(path)
+        if max_side is not None:
+            rgb = shrink_to(rgb, max_side(rgb))
+        return self._largest(rgb)  # (every face, largest first, with every_face)
+
+
+def shrink_to(rgb: np.ndarray, side: int) -> np.ndarray:
+    """The photo with its shorter side shrunk to ``side`` (area averaging); unchanged when it is not longer."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if min(h, w) <= side:
+        return rgb
+    f = side / min(h, w)
+    return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
 class ChannelShift(v2.Transform):

@@ -64,6 +64,15 @@ def content_draws(rgb: np.ndarray, seed: int) -> list[float]:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")]).random(9).tolist()
 
 
+def shorter_side(path: Path) -> int | None:
+    """A photo's shorter side from its header (None for a video or an unreadable file)."""
+    try:
+        with Image.open(path) as im:
+            return min(im.size)
+    except Exception:  # noqa: BLE001 - videos and broken files have no photo side
+        return None
+
+
 def encode(rgb: np.ndarray, dst: Path, fmt: str, quality: int) -> int:
     """Write decoded pixels (no metadata of the source survives) and return the file's size."""
     kwargs = {} if fmt == "png" else {"quality": quality}
@@ -94,6 +103,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--every-face", action="store_true",
                    help="with --detect-faces: every face of a photo, not only the largest (only for data whose "
                         "photos' faces all share the photo's label: real photos; a fake photo may hold real faces)")
+    p.add_argument("--match-resolution", action="store_true",
+                   help="with --detect-faces: shrink each photo, before its face is found, to a shorter side drawn "
+                        "(seeded by its pixels, whatever its label) from the shorter sides of the pack's real photos, "
+                        "when it is longer, so that real and fake faces reach the crop with the same spread of "
+                        "native resolution (a source of large fakes and small reals teaches 'fine detail = fake')")
     p.add_argument("--degrade", action="store_true",
                    help="degrade each image once, seeded, as the robust training augmentation does (random "
                         "downscaling and JPEG re-encoding, no borders): a harder validation split")
@@ -110,6 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
         faces = FaceCropping(pre, frames_per_video=args.frames_per_video, every_face=args.every_face)
         if args.format == "copy":
             raise SystemExit("error: --detect-faces writes new crops: use --format jpeg, webp or png.")
+    if args.match_resolution and faces is None:
+        raise SystemExit("error: --match-resolution needs --detect-faces.")
     if args.degrade and args.format == "copy":
         raise SystemExit("error: --degrade writes new pixels: use --format jpeg, webp or png.")
     degrade = Degrade(p_border=0.0) if args.degrade else None
@@ -129,6 +145,17 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append((f"images/{name}", label, split) + ((origin.get(src, ""),) if origin else ()))
             jobs.append((len(jobs), src, images / name))
 
+    max_side = None
+    if args.match_resolution:
+        real_sides = np.sort([side for row, (_, src, _) in zip(rows, jobs)
+                              if int(row[1]) == 0 and (side := shorter_side(src)) is not None])
+        if not len(real_sides):
+            raise SystemExit("error: --match-resolution: no readable real photo among the packed files.")
+
+        def max_side(rgb: np.ndarray) -> int:  # a quantile of the real sides, drawn from the photo's pixels
+            u = content_draws(rgb, args.seed + 1)[0]
+            return int(real_sides[min(len(real_sides) - 1, int(u * len(real_sides)))])
+
     def write(job: tuple[int, Path, Path]) -> list[tuple[str, int]]:
         """The files written for one source file (name, bytes): none when no face was found."""
         index, src, dst = job
@@ -136,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.copyfile(src, dst)
             return [(dst.name, dst.stat().st_size)]
         if faces is not None:
-            crops = faces.crops(src)
+            crops = faces.crops(src, max_side)
             if len(crops) > 1:  # a video: one crop per sampled frame
                 crops = crops[: args.frames_per_video]
             else:
@@ -166,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     info = {"source": str(args.data), "counts": {s: sum(r[2] == s for r in rows) for s in SPLITS},
             "format": args.format, "size": args.size,
             "quality": list(args.quality) if args.format in ("jpeg", "webp") else None,
-            "seed": args.seed, "degraded": args.degrade, "megabytes": round(total / 2**20, 1),
+            "seed": args.seed, "degraded": args.degrade, "match_resolution": args.match_resolution, "megabytes": round(total / 2**20, 1),
             "face_crops": {"crop_margin": faces.pre.crop_margin, "crop_shift_y": faces.pre.crop_shift_y,
                            "crop_inside": faces.pre.crop_inside,
                            "no_face": sum(not files for files in outputs)} if faces else None,

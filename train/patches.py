@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--score", type=Path, nargs="+", default=[], metavar="PACK",
+                   help="packs at S px whose test split each trained view also scores (a held-out pair: its ROC AUC "
+                        "and each source's mean P(fake)); never used to choose an epoch")
     return p.parse_args(argv)
 
 
@@ -132,6 +135,17 @@ def fake_sources(files: list[Path], y: np.ndarray, scores: np.ndarray, origin: d
     return {r["source"]: r["roc_auc"] for r in per_source(files, y, scores, origin, 0.0) if r["label"] == "fake"}
 
 
+def held_out(model: FusionDetector, view: str, pack: Path, size: int) -> dict:
+    """The test split of ``pack`` scored by a trained view: ROC AUC and each source's mean P(fake)."""
+    split = discover_many([pack])["test"]
+    origin = source_of([pack])
+    x, y, _ = load_split(split, size, desc=f"score {pack.name}")
+    p = 1.0 / (1.0 + np.exp(-logits(model, x, view)))
+    names = np.asarray([origin.get(f, "") for f in split.files])
+    return {"n": len(y), "roc_auc": round(float(roc_auc_score(y, p)), 4),
+            "mean_p_fake": {s: round(float(p[names == s].mean()), 4) for s in sorted(set(names))}}
+
+
 def rounded(figures: dict) -> dict:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
 
@@ -164,7 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
         scores[view] = logits(model, x_val, view)
         result["views"][view] = {"history": history, "val_roc_auc": round(float(roc_auc_score(y_val, scores[view])), 4),
                                  "per_source": fake_sources(splits["val"].files, y_val, scores[view], origin),
-                                 "faces_per_s": speed(model, view, args.size)}
+                                 "faces_per_s": speed(model, view, args.size),
+                                 "held_out": {str(p): held_out(model, view, p, args.size) for p in args.score}}
     if {"whole", "patch"} <= set(scores):
         result["patch_minus_whole"] = rounded(paired_bootstrap_auc(y_val, scores["patch"], scores["whole"]))
         for source in result["views"]["patch"]["per_source"]:
