@@ -332,8 +332,6 @@ class FaceCropping:
 
 def shrink_to(rgb: np.ndarray, side: int) -> np.ndarray:
     """The photo with its shorter side shrunk to ``side`` (area averaging); unchanged when it is not longer."""
-    import cv2
-
     h, w = rgb.shape[:2]
     if min(h, w) <= side:
         return rgb
