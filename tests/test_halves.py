@@ -54,7 +54,6 @@ def test_manifest_puts_half_a_in_train_half_b_in_val_and_leaves_excluded_sources
         write_manifest([tmp_path / "pack"], "val", tmp_path / "none.csv", exclude=["camera", "gan", "dalle"])
 
 
-
 def test_add_to_a_puts_a_held_out_sources_training_files_in_half_a_only(tmp_path):
     img = np.full((16, 16, 3), 90, np.uint8)
     (tmp_path / "pack" / "images").mkdir(parents=True)
@@ -87,6 +86,7 @@ def test_add_to_a_puts_a_held_out_sources_training_files_in_half_a_only(tmp_path
         write_manifest([tmp_path / "pack"], "val", tmp_path / "none.csv", add_to_a=["dalle3"])
     with pytest.raises(SystemExit, match="other than train"):
         write_manifest([tmp_path / "pack"], "train", tmp_path / "twice.csv", add_to_a=["sd14"])
+
 
 def _scores(path, rows):
     with open(path, "w", newline="") as fh:

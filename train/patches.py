@@ -135,13 +135,17 @@ def fake_sources(files: list[Path], y: np.ndarray, scores: np.ndarray, origin: d
     return {r["source"]: r["roc_auc"] for r in per_source(files, y, scores, origin, 0.0) if r["label"] == "fake"}
 
 
-def held_out(model: FusionDetector, view: str, pack: Path, size: int) -> dict:
-    """The test split of ``pack`` scored by a trained view: ROC AUC and each source's mean P(fake)."""
+def load_held_out(pack: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test split of ``pack`` (faces, labels, each face's source), read once for every view to score."""
     split = discover_many([pack])["test"]
     origin = source_of([pack])
     x, y, _ = load_split(split, size, desc=f"score {pack.name}")
+    return x, y, np.asarray([origin.get(f, "") for f in split.files])
+
+
+def held_out(model: FusionDetector, view: str, x: np.ndarray, y: np.ndarray, names: np.ndarray) -> dict:
+    """A held-out set scored by a trained view: ROC AUC and each source's mean P(fake)."""
     p = 1.0 / (1.0 + np.exp(-logits(model, x, view)))
-    names = np.asarray([origin.get(f, "") for f in split.files])
     return {"n": len(y), "roc_auc": round(float(roc_auc_score(y, p)), 4),
             "mean_p_fake": {s: round(float(p[names == s].mean()), 4) for s in sorted(set(names))}}
 
@@ -172,6 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     val_origin = [origin.get(f, "") for f in splits["val"].files]
     result: dict = {"data": str(args.data), "size": args.size, "input": INPUT, "train": len(y),
                     "val": len(y_val), "views": {}}
+    scored = {str(p): load_held_out(p, args.size) for p in args.score}
     scores = {}
     for view in args.views:
         model, history = train_view(view, x, y, weights, x_val, y_val, args)
@@ -179,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
         result["views"][view] = {"history": history, "val_roc_auc": round(float(roc_auc_score(y_val, scores[view])), 4),
                                  "per_source": fake_sources(splits["val"].files, y_val, scores[view], origin),
                                  "faces_per_s": speed(model, view, args.size),
-                                 "held_out": {str(p): held_out(model, view, p, args.size) for p in args.score}}
+                                 "held_out": {name: held_out(model, view, *data) for name, data in scored.items()}}
     if {"whole", "patch"} <= set(scores):
         result["patch_minus_whole"] = rounded(paired_bootstrap_auc(y_val, scores["patch"], scores["whole"]))
         for source in result["views"]["patch"]["per_source"]:
